@@ -1,0 +1,131 @@
+"""The ``cnncourse`` command line: ``cnncourse assign`` and ``cnncourse grade``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+
+from cnncourse.assign import AssignError, assign_all
+
+
+def _assign(args: argparse.Namespace) -> int:
+    try:
+        changed = assign_all(args.solutions, args.exercises, check=args.check)
+    except AssignError as exc:
+        print(f"cnncourse assign: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        if changed:
+            names = ", ".join(str(p) for p in changed)
+            print(f"out of date: {names}\nrun `cnncourse assign` to regenerate them.")
+            return 1
+        print("exercises/ is up to date with solutions/.")
+        return 0
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"{len(changed)} student notebook(s) regenerated.")
+    return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise argparse.ArgumentTypeError(f"expected i/n with 1 <= i <= n, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def _id_pattern(text: str) -> re.Pattern:
+    try:
+        pattern = re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {exc}") from exc
+    if "id" not in pattern.groupindex:
+        raise argparse.ArgumentTypeError("the pattern needs a named group (?P<id>...)")
+    return pattern
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnncourse.grading.assignment import AssignmentError, load_assignment
+    from cnncourse.grading.gradebook import grade_class, summary_table
+    from cnncourse.grading.sandbox import Limits, SandboxError
+
+    try:
+        assignment = load_assignment(args.assignment, args.template)
+    except (AssignmentError, OSError) as exc:
+        print(f"cnncourse grade: {exc}", file=sys.stderr)
+        return 2
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
+    try:
+        results, stats = grade_class(
+            [Path(p) for p in args.submissions],
+            assignment,
+            Path(args.out),
+            jobs=args.jobs,
+            limits=limits,
+            force=args.force,
+            shard=args.shard,
+            id_pattern=args.id_pattern,
+            progress=not args.no_progress,
+            max_bytes=int(args.max_mb * 2**20),
+        )
+    except SandboxError as exc:
+        print(f"cnncourse grade: the grading worker failed: {exc}", file=sys.stderr)
+        return 3
+    print(summary_table(results, assignment, stats))
+    print(f"wrote {Path(args.out) / 'gradebook.csv'}, results/ and feedback/ in {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``cnncourse`` command."""
+    parser = argparse.ArgumentParser(prog="cnncourse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("assign", help="generate exercises/ from solutions/")
+    p.add_argument(
+        "--solutions", default="solutions", help="instructor sources (default: %(default)s)"
+    )
+    p.add_argument(
+        "--exercises", default="exercises", help="student versions (default: %(default)s)"
+    )
+    p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    p.set_defaults(func=_assign)
+
+    g = sub.add_parser(
+        "grade",
+        help="grade a class's submissions in a sandbox",
+        description="Grade submitted notebooks: gradebook.csv, results/<id>.json "
+        "(Gradescope schema) and feedback/<id>.html in --out. Reruns skip unchanged "
+        "submissions.",
+    )
+    g.add_argument("submissions", nargs="+", help="submitted notebooks or folders of them")
+    g.add_argument("--assignment", "-a", required=True, help="exercise to grade, e.g. ex01")
+    g.add_argument("--out", "-o", required=True, help="output folder")
+    g.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers (default: 1)")
+    g.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    g.add_argument("--shard", type=_shard, help="grade only shard i of n, e.g. 2/8")
+    g.add_argument(
+        "--id-pattern",
+        type=_id_pattern,
+        help="regex on the file name with a group (?P<id>...) (default: the file stem)",
+    )
+    g.add_argument("--template", help="student notebook (default: exercises/<assignment>_*)")
+    g.add_argument("--timeout", type=float, default=10.0, help="seconds per task (default: 10)")
+    g.add_argument("--memory-mb", type=int, default=1024, help="memory per child (default: 1024)")
+    g.add_argument("--max-mb", type=float, default=20.0, help="largest file graded (default: 20)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    g.set_defaults(func=_grade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cnncourse`` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# cnncourse developer and reader commands. Each one creates the virtual environment in
+# .venv and installs requirements.txt into it when needed (again whenever requirements.txt
+# or pyproject.toml change), so a fresh clone needs nothing but Python >= 3.11.
+#
+#   ./dev.sh book     build the HTML book, executing every notebook; prints where it landed
+#   ./dev.sh test     the whole test suite: ruff, unit tests, book build with warnings as
+#                     errors, and every notebook re-executed under nbval
+#   ./dev.sh lab      open JupyterLab on the exercises
+#   ./dev.sh bench    time every notebook (bench/notebooks.py)
+#   ./dev.sh assign   regenerate exercises/ from solutions/
+#
+# Environment: PYTHON (interpreter used to create the venv, default python3),
+# CNNCOURSE_VENV (venv path, default .venv).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT="$(pwd)"
+VENV="${CNNCOURSE_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+FASHION_DIR=/usr/share/datasets/fashion-mnist
+
+say() { printf '\n==> %s\n' "$*"; }
+
+ensure_env() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "cnncourse needs Python >= 3.11; '$PYTHON' is $("$PYTHON" --version 2>&1)." >&2
+      echo "Set PYTHON=/path/to/python3.11 and retry." >&2
+      exit 2
+    fi
+    say "creating the virtual environment $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.cnncourse-requirements" want
+  want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing requirements.txt into $VENV (first run: a few minutes)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+  export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+  export PYTHONHASHSEED=0
+  export MPLBACKEND=Agg
+}
+
+ensure_data() {
+  # Fashion-MNIST offline: Debian's dataset-fashion-mnist package. Installed when we can.
+  if [ -d "$FASHION_DIR" ]; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+      if sudo -n true 2>/dev/null; then sudo="sudo"; else
+        echo "note: run 'sudo apt-get install dataset-fashion-mnist' for offline Fashion-MNIST." >&2
+        return 0
+      fi
+    fi
+    say "installing Debian's dataset-fashion-mnist (offline Fashion-MNIST)"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "note: no apt-get here; Fashion-MNIST will come from Keras (needs a network once)." >&2
+  fi
+}
+
+build_book() {
+  say "building the book (executes every notebook; cached in _build/.jupyter_cache)"
+  jupyter-book build . --warningiserror --keep-going --builder html
+  echo
+  echo "The book is at: $ROOT/_build/html/index.html"
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  book)
+    ensure_env; ensure_data; build_book ;;
+  test)
+    ensure_env; ensure_data
+    say "ruff"
+    ruff check .
+    say "exercises/ generated from solutions/"
+    cnncourse assign --check
+    say "unit tests"
+    python -m pytest tests
+    build_book
+    say "every notebook re-executed with nbval (outputs tagged nbval-check-output must reproduce)"
+    notebooks="$(python scripts/executed_notebooks.py)"   # fails if the build skipped one
+    # shellcheck disable=SC2086
+    python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+      --nbval-cell-timeout=300 $notebooks
+    ;;
+  lab)
+    ensure_env; ensure_data
+    exec jupyter lab --notebook-dir="$ROOT" exercises/ ;;
+  bench)
+    ensure_env; ensure_data
+    shift; exec python bench/notebooks.py "$@" ;;
+  assign)
+    ensure_env; exec cnncourse assign ;;
+  *)
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    [ -z "$cmd" ] || { echo "unknown command: $cmd" >&2; exit 2; } ;;
+esac
