@@ -39,7 +39,7 @@ ensure_env() {
     echo "$want" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
-  export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+  export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"  # C++ logs (cuInit noise) off
   export PYTHONHASHSEED=0
   export MPLBACKEND=Agg
 }

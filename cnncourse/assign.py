@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import re
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -65,6 +66,16 @@ def _is_instructor_only(cell: nbformat.NotebookNode) -> bool:
     )
 
 
+def _stub_lines(indent: str, hint: str, width: int = 88) -> list[str]:
+    """``raise NotImplementedError(hint)``, wrapped so the student notebook stays lint-clean."""
+    one_line = f"{indent}raise NotImplementedError({hint!r})"
+    if len(one_line) <= width:
+        return [one_line]
+    pieces = textwrap.wrap(hint, width=max(20, width - len(indent) - 8), drop_whitespace=False)
+    body = [f"{indent}    {piece!r}" for piece in pieces]
+    return [f"{indent}raise NotImplementedError(", *body, f"{indent})"]
+
+
 def _stub_source(source: str, hint: str, where: str) -> str:
     """Replace every BEGIN/END SOLUTION block of ``source`` with a NotImplementedError."""
     out: list[str] = []
@@ -78,7 +89,7 @@ def _stub_source(source: str, hint: str, where: str) -> str:
                 )
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}raise NotImplementedError({hint!r})")
+            out.extend(_stub_lines(indent, hint))
         elif marker == END:
             if not inside:
                 raise AssignError(f"{where}, line {number}: {END!r} without a {BEGIN!r} before it")

@@ -123,3 +123,15 @@ def test_committed_exercises_match_the_generator():
     assert solutions, "no exercise sources in solutions/"
     stale = assign_all(ROOT / "solutions", ROOT / "exercises", check=True)
     assert stale == [], f"regenerate with `cnncourse assign`: {stale}"
+
+
+def test_long_hints_are_wrapped_into_valid_short_lines():
+    hint = "Slide the window over every output position, " * 4
+    student = make_student_notebook(_notebook(_task_cell(SOURCE, hint=hint)))
+    src = student.cells[0].source
+    assert max(len(line) for line in src.splitlines()) <= 88
+    namespace: dict = {}
+    exec(src, namespace)
+    with pytest.raises(NotImplementedError) as info:
+        namespace["f"](1)
+    assert str(info.value) == hint

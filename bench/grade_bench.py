@@ -1,0 +1,130 @@
+"""Time the batch grader on a synthetic class of the NumPy convolution exercise (ex02).
+
+Builds 100 submissions from ``solutions/ex02_convolution.ipynb`` -- correct ones, wrong ones
+(the unfilled student notebook, a convolution that returns zeros) and hostile ones (an
+infinite loop, ``os._exit``, a segfault, a memory bomb, a fork bomb, ``import
+cnncourse.ops``, a monkeypatched ``np.allclose``, a malformed file) -- grades them with
+``cnncourse grade``'s machinery and prints the seconds per submission. It also checks that
+no hostile submission earned a point on the task it attacks.
+
+Target (the grading issue): at most 0.3 s per submission on 2 cores for NumPy tasks.
+
+Usage::
+
+    python bench/grade_bench.py              # 100 submissions, 2 workers
+    python bench/grade_bench.py -n 40 -j 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cnncourse.grading.assignment import load_assignment  # noqa: E402
+from cnncourse.grading.gradebook import grade_class  # noqa: E402
+from cnncourse.grading.sandbox import Limits  # noqa: E402
+
+EXERCISE = "ex02"
+ATTACKED = "ex02.conv2d"
+HEAD = "def conv2d(x, w, b, stride, pad):\n"
+HOSTILE = {
+    "loop": "    while True:\n        pass",
+    "os_exit": "    import os\n    os._exit(1)",
+    "segfault": "    import faulthandler\n    faulthandler._sigsegv()",
+    "memory": "    return np.ones(10**10)",
+    "fork": "    import os\n    while True:\n        os.fork()",
+    "import_ops": "    from cnncourse.ops import conv2d as ref\n"
+    "    return ref(x, w, b, stride, pad)",
+    "allclose": "    np.allclose = lambda *a, **k: True\n    np.isclose = np.allclose\n"
+    "    return 0",
+}
+
+
+def _with_cell(nb: dict, task: str, source: str) -> dict:
+    nb = json.loads(json.dumps(nb))
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("cnncourse", {}).get("task") == task:
+            cell["source"] = source
+    return nb
+
+
+def build_class(folder: Path, n: int) -> dict[str, str]:
+    """Write ``n`` submissions into ``folder``; return student id -> kind."""
+    solution = json.loads((ROOT / "solutions" / "ex02_convolution.ipynb").read_text("utf-8"))
+    stub = json.loads((ROOT / "exercises" / "ex02_convolution.ipynb").read_text("utf-8"))
+    kinds: dict[str, str] = {}
+    hostile = list(HOSTILE)
+    for k in range(n):
+        sid = f"student{k:03d}"
+        slot = k % 10
+        if slot < 6:
+            kind, nb = "correct", solution
+        elif slot == 6:
+            kind, nb = "unfilled", stub
+        elif slot == 7:
+            kind = "wrong"
+            nb = _with_cell(solution, ATTACKED, HEAD + "    return np.zeros((1, 1, 1, 1))")
+        else:
+            attack = hostile[(k // 10 * 2 + slot - 8) % len(hostile)]
+            kind = f"hostile:{attack}"
+            nb = _with_cell(solution, ATTACKED, HEAD + HOSTILE[attack])
+        text = json.dumps(nb)
+        if k == n - 1:
+            kind, text = "hostile:malformed", text[: len(text) // 2]
+        (folder / f"{sid}.ipynb").write_text(text, encoding="utf-8")
+        kinds[sid] = kind
+    return kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=100, help="submissions (default: 100)")
+    parser.add_argument("-j", type=int, default=2, help="parallel workers (default: 2)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per task")
+    args = parser.parse_args(argv)
+    assignment = load_assignment(EXERCISE)
+    with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
+        subs, out = Path(tmp) / "submissions", Path(tmp) / "out"
+        subs.mkdir()
+        kinds = build_class(subs, args.n)
+        start = time.perf_counter()
+        results, stats = grade_class(
+            [subs],
+            assignment,
+            out,
+            jobs=args.j,
+            limits=Limits(timeout_s=args.timeout),
+            progress=sys.stderr.isatty(),
+            log=lambda message: None,
+        )
+        wall = time.perf_counter() - start
+    by_kind: dict[str, list[float]] = {}
+    false_credit = 0
+    for r in results:
+        kind = kinds[r.student]
+        by_kind.setdefault(kind.split(":")[0], []).append(r.total)
+        attacked = next((t for t in r.tasks if t.id == ATTACKED), None)
+        if kind.startswith("hostile") and attacked is not None and attacked.points > 0:
+            false_credit += 1
+    print(f"exercise {EXERCISE}: {len(results)} submissions, {args.j} worker(s)")
+    for kind, totals in sorted(by_kind.items()):
+        print(
+            f"  {kind:<10} {len(totals):>4} submissions, mean score {statistics.fmean(totals):.2f}"
+            f" / {assignment.max_points:g}"
+        )
+    print(f"  hostile submissions with credit on the attacked task: {false_credit}")
+    print(f"wall time {wall:.1f} s (includes {args.timeout:g} s per infinite loop)")
+    print(f"seconds per submission: {wall / max(1, len(results)):.3f} (target <= 0.3)")
+    return 0 if false_credit == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""What is graded: an exercise's tasks, its pristine student notebook, and a version stamp.
+
+The *template* is the generated student notebook (``exercises/exNN_<topic>.ipynb``; when it
+is missing, the student version is generated on the fly from ``solutions/``). From it the
+grader takes the order of the task cells, the name of the function each task asks for (from
+its check cell ``check("exNN.name", name)``) and the imports of the setup cell (all but
+``cnncourse``). The cases come from :mod:`cnncourse.tasks`. A task module may also declare
+``ARTIFACTS`` (see :mod:`cnncourse.grading.artifacts`) for tasks whose answer is a saved
+object such as a Keras model rather than a value.
+
+Examples
+--------
+>>> a = load_assignment("ex01")  # doctest: +SKIP
+>>> [t.function for t in a.tasks]  # doctest: +SKIP
+['dense_params', 'conv_params', 'shift_images']
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnncourse.checking import Task
+from cnncourse.grading.artifacts import ArtifactSpec
+from cnncourse.grading.static import function_names
+from cnncourse.grading.submission import read_notebook
+
+__all__ = ["Assignment", "AssignmentError", "GradedTask", "find_template", "load_assignment"]
+
+GRADER_VERSION = "1"
+CHECK_CALL = re.compile(r"""check\(\s*["']([\w.]+)["']\s*,\s*([A-Za-z_]\w*)\s*\)""")
+
+
+class AssignmentError(ValueError):
+    """The assignment itself is inconsistent (an instructor error, not a student's)."""
+
+
+@dataclass(frozen=True)
+class GradedTask:
+    """One task as graded: the registry's task, its function name, its template cell."""
+
+    task: Task
+    function: str
+    template_source: str
+    artifact: ArtifactSpec | None = None
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An exercise ready to grade."""
+
+    name: str
+    tasks: list[GradedTask]
+    preamble: str
+    version: str
+    template: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def max_points(self) -> float:
+        return float(sum(t.task.points for t in self.tasks))
+
+    @property
+    def functions(self) -> dict[str, str]:
+        return {t.id: t.function for t in self.tasks}
+
+
+def find_template(name: str, root: Path | None = None) -> tuple[Path, bytes]:
+    """The student notebook of exercise ``name`` (generated from ``solutions/`` if needed)."""
+    if root is None:
+        import cnncourse
+
+        root = Path(cnncourse.__file__).resolve().parent.parent
+    for folder in ("exercises", "solutions"):
+        matches = sorted((root / folder).glob(f"{name}_*.ipynb"))
+        if not matches:
+            continue
+        path = matches[0]
+        if folder == "exercises":
+            return path, path.read_bytes()
+        import nbformat
+
+        from cnncourse.assign import make_student_notebook
+
+        student = make_student_notebook(nbformat.read(path, as_version=4), name=str(path))
+        return path, nbformat.writes(student).encode()
+    raise AssignmentError(
+        f"no notebook for {name!r} in {root / 'exercises'} or {root / 'solutions'}; pass --template"
+    )
+
+
+def _preamble(cells: list[dict]) -> str:
+    """The import statements of the code cells before the first task (minus cnncourse)."""
+    lines = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        meta = cell["metadata"].get("cnncourse")
+        if isinstance(meta, dict) and "task" in meta:
+            break
+        try:
+            tree = ast.parse(cell["source"])
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names = [a for a in node.names if a.name.split(".")[0] != "cnncourse"]
+                if names:
+                    lines.append(ast.unparse(ast.Import(names=names)))
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] not in (
+                "cnncourse",
+                "__future__",
+            ):
+                lines.append(ast.unparse(node))
+    if "import numpy as np" not in lines:
+        lines.insert(0, "import numpy as np")
+    return "\n".join(lines)
+
+
+def load_assignment(
+    name: str,
+    template: str | Path | None = None,
+    tasks: list[Task] | None = None,
+    artifacts: dict[str, ArtifactSpec] | None = None,
+) -> Assignment:
+    """Load exercise ``name`` (``"ex01"``): its tasks, template and version stamp.
+
+    Parameters
+    ----------
+    name : str
+        The exercise, as in ``cnncourse/tasks/<name>.py``.
+    template : path, optional
+        The student notebook; by default ``exercises/<name>_*.ipynb`` of the project.
+    tasks, artifacts : optional
+        Override the registry (tests use this for made-up tasks).
+
+    Raises
+    ------
+    AssignmentError
+        When the template and the task registry disagree.
+    """
+    digest = hashlib.sha256(GRADER_VERSION.encode())
+    if tasks is None:
+        from cnncourse.tasks import tasks_for
+
+        try:
+            tasks = tasks_for(name)
+        except KeyError as exc:
+            raise AssignmentError(str(exc.args[0])) from exc
+        module = importlib.import_module(f"cnncourse.tasks.{name}")
+        artifacts = dict(getattr(module, "ARTIFACTS", {})) if artifacts is None else artifacts
+        digest.update(inspect.getsource(module).encode())
+    else:
+        digest.update(repr([(t.id, t.points) for t in tasks]).encode())
+    import cnncourse.checking
+
+    digest.update(inspect.getsource(cnncourse.checking).encode())
+    if template is None:
+        path, data = find_template(name)
+    else:
+        path = Path(template)
+        data = path.read_bytes()
+    digest.update(data)
+    cells, _ = read_notebook(data)
+    checks: dict[str, str] = {}
+    task_cells: dict[str, str] = {}
+    order: list[str] = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        meta = cell["metadata"].get("cnncourse")
+        if isinstance(meta, dict) and isinstance(meta.get("task"), str):
+            task_cells[meta["task"]] = cell["source"]
+            order.append(meta["task"])
+        for task_id, fn in CHECK_CALL.findall(cell["source"]):
+            checks.setdefault(task_id, fn)
+    registry = {t.id: t for t in tasks}
+    missing = [t for t in registry if t not in task_cells]
+    unknown = [t for t in order if t not in registry]
+    if missing or unknown:
+        raise AssignmentError(
+            f"template {path} and cnncourse.tasks disagree: tasks without a cell {missing}, "
+            f"cells without a task {unknown}"
+        )
+    graded = []
+    for task_id in dict.fromkeys(order):
+        fn = checks.get(task_id)
+        if fn is None:
+            defined = function_names(task_cells[task_id])
+            if not defined:
+                raise AssignmentError(f"template task cell {task_id} defines no function")
+            fn = defined[-1]
+        graded.append(
+            GradedTask(registry[task_id], fn, task_cells[task_id], (artifacts or {}).get(task_id))
+        )
+    return Assignment(name, graded, _preamble(cells), digest.hexdigest()[:16], path)
