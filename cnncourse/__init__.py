@@ -5,7 +5,13 @@ that motivates it and reused by the chapters after it.
 
 - :mod:`cnncourse.datasets` -- MNIST, Fashion-MNIST, a synthetic lines dataset and sample
   photos, with honest offline fallbacks (chapter 1).
-- :mod:`cnncourse.checking` -- the in-notebook self-checks of the exercises.
+- :mod:`cnncourse.ops` -- reference NumPy layers, a naive and a fast version of each
+  (chapters 2 and 3).
+- :mod:`cnncourse.models` and :mod:`cnncourse.viz` -- the Keras models and the figures the
+  chapters share (chapter 4 onwards).
+- :mod:`cnncourse.checking` and :mod:`cnncourse.tasks` -- the in-notebook self-checks of
+  the exercises; :mod:`cnncourse.assign` makes the student versions and
+  :mod:`cnncourse.grading` grades a class.
 """
 
 __version__ = "0.1.0"
