@@ -41,7 +41,6 @@ ensure_env() {
   export PATH="$VENV/bin:$PATH"
   export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"  # C++ logs (cuInit noise) off
   export PYTHONHASHSEED=0
-  export MPLBACKEND=Agg
 }
 
 ensure_data() {
@@ -62,6 +61,24 @@ ensure_data() {
   fi
 }
 
+ensure_browser() {
+  # Headless Chromium for the end-to-end tests: Debian's package, driven by Playwright.
+  if [ -n "${CNNCOURSE_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+      if sudo -n true 2>/dev/null; then sudo="sudo"; else
+        echo "note: run 'sudo apt-get install chromium' for the end-to-end tests." >&2
+        return 0
+      fi
+    fi
+    say "installing Debian's chromium (the headless browser of the end-to-end tests)"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: install Chromium and set CNNCOURSE_CHROMIUM for the end-to-end tests." >&2
+  fi
+}
+
 build_book() {
   say "building the book (executes every notebook; cached in _build/.jupyter_cache)"
   jupyter-book build . --warningiserror --keep-going --builder html
@@ -74,23 +91,26 @@ case "$cmd" in
   book)
     ensure_env; ensure_data; build_book ;;
   test)
-    ensure_env; ensure_data
+    ensure_env; ensure_data; ensure_browser
     say "ruff"
     ruff check .
     say "exercises/ generated from solutions/"
     cnncourse assign --check
     say "unit tests"
-    python -m pytest tests
+    MPLBACKEND=Agg python -m pytest tests   # no figure windows from the unit tests
     build_book
     say "every notebook re-executed with nbval (outputs tagged nbval-check-output must reproduce)"
     notebooks="$(python scripts/executed_notebooks.py)"   # fails if the build skipped one
     # shellcheck disable=SC2086
     python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
       --nbval-cell-timeout=300 $notebooks
+    say "end to end: the book in Chromium, the exercises in JupyterLab, the README's commands"
+    python -m pytest tests/e2e
     ;;
   lab)
     ensure_env; ensure_data
-    exec jupyter lab --notebook-dir="$ROOT" exercises/ ;;
+    root_flag=""; [ "$(id -u)" -ne 0 ] || root_flag="--allow-root"
+    exec jupyter lab $root_flag exercises/ ;;
   bench)
     ensure_env; ensure_data
     shift; exec python bench/notebooks.py "$@" ;;

@@ -1,0 +1,160 @@
+"""The exercises in JupyterLab, the way a student does them.
+
+A JupyterLab server is started on a copy of ``exercises/`` (what a student has). For each
+exercise (ex01 and ex02 unless ``CNNCOURSE_E2E_EXERCISES`` says otherwise) the test opens
+the notebook through the server's API, runs every cell in a kernel (*Run All*), and reads
+the self-checks: on the unfilled notebook every check must run, report "not implemented
+yet" and 0 points, and no cell may raise. Then the solution of every task (from
+``solutions/``) is pasted into its task cell, the notebook is saved through the server and
+opened again, the kernel restarted and every cell run again: every check must now report
+full points.
+
+It also opens the first exercise in JupyterLab's own web page in Chromium and saves a
+screenshot (``_build/screenshots/jupyterlab_<exercise>.png``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from e2e_common import ROOT
+from labclient import KernelClient, LabServer
+
+ALL_EXERCISES = sorted(
+    p.name for p in (ROOT / "exercises").glob("ex*.ipynb") if (ROOT / "solutions" / p.name).exists()
+)
+# The student path is the same for every exercise, and each one's checks are already run on
+# stub and solution by tests/test_exercises.py and nbval; so two exercises by default (each
+# runs twice in a kernel, which adds up once exercises train Keras models).
+# CNNCOURSE_E2E_EXERCISES=all (or a list such as ex01,ex05) chooses others.
+_CHOICE = os.environ.get("CNNCOURSE_E2E_EXERCISES", "ex01,ex02").strip()
+_WANTED = [] if _CHOICE == "all" else [w.strip() for w in _CHOICE.split(",") if w.strip()]
+EXERCISES = [n for n in ALL_EXERCISES if not _WANTED or n.split("_")[0] in _WANTED]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    student = tmp_path_factory.mktemp("student")
+    shutil.copytree(ROOT / "exercises", student / "exercises")
+    with LabServer.lab(student, tmp_path_factory.mktemp("jupyterlab")) as server:
+        yield server
+
+
+def _meta(cell: dict) -> dict:
+    return (cell.get("metadata") or {}).get("cnncourse") or {}
+
+
+def _points(value: float) -> str:
+    return f"{float(value):g}"  # as cnncourse.checking prints them
+
+
+def run_all(kernel: KernelClient, nb: dict) -> list[tuple[int, dict, object]]:
+    """Execute every code cell in order; (index, cell, Execution) for each."""
+    results = []
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code" and "".join(cell["source"]).strip():
+            results.append((index, cell, kernel.execute("".join(cell["source"]))))
+    return results
+
+
+def check_reports(results, tasks: dict[str, float]) -> dict[str, str]:
+    """The printed report of each check cell, by task id; every cell ran without error."""
+    reports = {}
+    for index, cell, run in results:
+        assert not run.error, f"cell {index} raised {run.error}:\n{''.join(cell['source'])}"
+        assert run.status == "ok", f"cell {index} ended with status {run.status!r}"
+        task = _meta(cell).get("check")
+        if task:
+            reports[task] = run.text
+    assert set(reports) == set(tasks), f"check cells {sorted(reports)} != tasks {sorted(tasks)}"
+    return reports
+
+
+def test_there_are_exercises_to_try():
+    assert ALL_EXERCISES, "no exercises/exNN_*.ipynb with a solutions/ source"
+    unknown = set(_WANTED) - {n.split("_")[0] for n in ALL_EXERCISES}
+    assert EXERCISES and not unknown, f"CNNCOURSE_E2E_EXERCISES names no exercise: {unknown}"
+
+
+def test_exercise_opens_in_the_jupyterlab_page(lab: LabServer, browser, screenshot_dir: Path):
+    """JupyterLab's web page shows the first (unfilled) exercise (screenshot saved)."""
+    assert EXERCISES
+    name = EXERCISES[0]
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith((lab.base, "data:", "blob:"))
+            else route.abort()
+        ),
+    )
+    shot = screenshot_dir / f"jupyterlab_{name.split('_')[0]}.png"
+    try:
+        page.goto(f"{lab.base}/lab/tree/exercises/{name}?token={lab.token}", timeout=90000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90000)
+        page.wait_for_selector(f".lm-TabBar-tabLabel:has-text('{name}')", timeout=30000)
+        page.wait_for_timeout(1000)
+        cells = page.locator(".jp-NotebookPanel .jp-Cell").count()
+        page.screenshot(path=str(shot))
+        assert cells >= 3, f"JupyterLab shows {cells} cells of {name}"
+        text = page.locator(".jp-NotebookPanel").inner_text()
+        assert "NotImplementedError" in text or "check(" in text, text[:500]
+    except Exception:
+        page.screenshot(path=str(shot))
+        raise
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("name", EXERCISES, ids=lambda n: n.split("_")[0])
+def test_student_fills_in_an_exercise(lab: LabServer, name: str):
+    path = f"exercises/{name}"
+    model = lab.api("GET", f"/api/contents/{path}?content=1&type=notebook")
+    assert model["type"] == "notebook" and model["writable"], model.get("message")
+    nb = model["content"]
+    tasks = {_meta(c)["task"]: _meta(c)["points"] for c in nb["cells"] if "task" in _meta(c)}
+    assert tasks, f"{path} has no task cells"
+
+    kernel = lab.kernel(path)
+    try:
+        # 1. The unfilled notebook: Run All completes; every check says "not implemented".
+        reports = check_reports(run_all(kernel, nb), tasks)
+        for task, text in reports.items():
+            head = rf"{re.escape(task)} \(.*\): 0/{re.escape(_points(tasks[task]))} points"
+            assert re.search(head, text), f"{task} on the unfilled notebook printed:\n{text}"
+            assert "not implemented yet" in text, f"{task} printed:\n{text}"
+
+        # 2. Paste the solutions into the task cells, save through the server, reopen.
+        solution = nbformat.read(ROOT / "solutions" / name, as_version=4)
+        answers = {_meta(c)["task"]: c.source for c in solution.cells if "task" in _meta(c)}
+        assert set(answers) == set(tasks), f"solutions/{name} has tasks {sorted(answers)}"
+        for cell in nb["cells"]:
+            if "task" in _meta(cell):
+                cell["source"] = answers[_meta(cell)["task"]]
+        saved = lab.api(
+            "PUT", f"/api/contents/{path}", {"type": "notebook", "format": "json", "content": nb}
+        )
+        assert saved["path"] == path
+        reopened = lab.api("GET", f"/api/contents/{path}?content=1&type=notebook")["content"]
+        pasted = {
+            _meta(c)["task"]: "".join(c["source"]) for c in reopened["cells"] if "task" in _meta(c)
+        }
+        assert pasted == answers, "the saved notebook does not hold the pasted solutions"
+
+        # 3. Restart the kernel and run all again: full marks on every check.
+        kernel.restart()
+        reports = check_reports(run_all(kernel, reopened), tasks)
+        for task, text in reports.items():
+            full = _points(tasks[task])
+            head = rf"{re.escape(task)} \(.*\): {re.escape(full)}/{re.escape(full)} points"
+            assert re.search(head, text), f"{task} with the solution printed:\n{text}"
+            assert "[FAIL]" not in text and "All public cases pass" in text, text
+    finally:
+        kernel.shutdown()
