@@ -1,0 +1,261 @@
+"""Tasks of exercise 9, "An inference function with input validation" (chapter 9).
+
+Students write the gate that stands in front of a served model:
+
+- ``check_image(image)`` returns ``None`` for a valid 28x28 greyscale image and otherwise a
+  message that names the first problem found, in the order shape, dtype, range (the message
+  must contain that word);
+- ``preprocess(image)`` turns a valid image into the model's input, exactly the training
+  preprocessing: ``float32``, shape ``(1, 28, 28, 1)``, integers divided by 255, floats
+  (already in [0, 1]) unchanged; for an invalid image it raises ``ValueError``;
+- ``to_response(probabilities, class_names)`` turns one probability vector into the JSON
+  answer ``{"label", "class_index", "confidence"}``.
+
+The expected outputs come from :class:`cnncourse.inference.ImageSpec`, the gate chapter 9
+uses, so the exercise and the package cannot disagree (``tests/test_tasks_ex09.py`` checks
+that the problem categories below match what ``ImageSpec`` refuses).
+
+Why ``check_image`` *returns* a message instead of raising: the grader compares returned
+values; a case cannot (yet) say "this input must raise ValueError". The ``ValueError`` of
+``preprocess`` is therefore practised in the notebook but not graded.
+
+The cases are chosen to catch the usual mistakes: accepting colour images or batches,
+checking only ``ndim``, treating every float as 0..255 pixels (or every image as uint8),
+accepting NaN, forgetting that 0 and 255 (and 0.0 and 1.0) are valid, returning float64 or
+the wrong shape from ``preprocess``, and taking the *last* of two equal maxima in
+``to_response``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnncourse.checking import Case, Task, compare
+from cnncourse.inference import ImageSpec
+
+__all__ = ["TASKS", "reference_problem"]
+
+_SPEC = ImageSpec(28, 28, 1)
+_KEYWORDS = ("shape", "dtype", "range")
+
+
+def reference_problem(image: np.ndarray) -> str | None:
+    """The first problem of ``image`` as one word ("shape", "dtype", "range"), or None."""
+    if image.ndim not in (2, 3) or image.shape[:2] != (28, 28):
+        return "shape"
+    if image.ndim == 3 and image.shape[2] != 1:
+        return "shape"
+    kind = image.dtype.kind
+    if kind not in "uif":
+        return "dtype"
+    if kind in "ui":
+        return None if image.size == 0 or (image.min() >= 0 and image.max() <= 255) else "range"
+    if not np.all(np.isfinite(image)):
+        return "range"
+    return None if image.min() >= 0 and image.max() <= 1 else "range"
+
+
+# --------------------------------------------------------------------------- check_image
+
+
+def _compare_problem(expected: str | None, got: Any) -> str | None:
+    if expected is None:
+        if got is None:
+            return None
+        return f"the image is valid, so expected None, got {got!r}"[:300]
+    if got is None:
+        return f"the image is not valid (its {expected} is wrong), but you returned None"
+    if not isinstance(got, str) or not got.strip():
+        return f"expected a message (a non-empty str) that mentions {expected!r}, got {got!r}"[
+            :300
+        ]
+    if expected not in got.lower():
+        others = [k for k in _KEYWORDS if k != expected and k in got.lower()]
+        found = ""
+        if others:
+            found = f" (it mentions {others[0]!r}: check shape, then dtype, then range)"
+        return f"expected a message that mentions {expected!r}, got {got!r}{found}"[:400]
+    return None
+
+
+def _digit(rng: np.random.Generator) -> np.ndarray:
+    """A uint8 28x28 image with a bright blob on a dark background, like a digit."""
+    yy, xx = np.mgrid[:28, :28]
+    cy, cx = rng.integers(9, 19, size=2)
+    blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * rng.uniform(9, 30)))
+    noise = rng.integers(0, 20, size=(28, 28))
+    return np.clip(blob * 255 + noise, 0, 255).astype(np.uint8)
+
+
+def _check_case(name: str, image: np.ndarray) -> Case:
+    return Case(name, (image,), expected=reference_problem(image))
+
+
+def _check_cases() -> list[Case]:
+    rng = np.random.default_rng(90)
+    digit = _digit(rng)
+    full_range = digit.copy()
+    full_range[0, 0], full_range[0, 1] = 0, 255
+    float01 = digit / 255.0
+    float01[0, 0], float01[0, 1] = 0.0, 1.0
+    with_nan = float01.copy()
+    with_nan[5, 5] = np.nan
+    return [
+        _check_case("valid: uint8 (28, 28) with values 0 and 255", full_range),
+        _check_case("valid: uint8 (28, 28, 1)", digit[:, :, None]),
+        _check_case("valid: float64 already scaled to [0, 1]", float01),
+        _check_case("valid: int64 pixels 0..255", digit.astype(np.int64)),
+        _check_case("colour image (28, 28, 3)", np.stack([digit] * 3, axis=-1)),
+        _check_case("wrong size (32, 32)", _digit(rng)[:, :].repeat(2, 0)[:32, :32]),
+        _check_case("a batch of one (1, 28, 28, 1)", digit[None, :, :, None]),
+        _check_case("flattened (784,)", digit.ravel()),
+        _check_case("boolean mask", digit > 127),
+        _check_case("float64 with values 0..255 (not scaled)", digit.astype(np.float64)),
+        _check_case("int64 values up to 300", digit.astype(np.int64) + 45),
+        _check_case("float with a NaN", with_nan),
+        _check_case("negative floats (normalised to mean 0)", float01 - 0.5),
+        _check_case("wrong size AND floats 0..255: shape first", np.full((32, 32), 200.0)),
+    ]
+
+
+def _check_hidden(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    kinds = ["valid_uint8", "valid_float", "valid_int", "shape", "dtype", "range_int",
+             "range_float", "nan"]
+    for kind in rng.permutation(kinds):
+        digit = _digit(rng)
+        if kind == "valid_uint8":
+            image = digit if rng.random() < 0.5 else digit[:, :, None]
+        elif kind == "valid_float":
+            image = (digit / 255.0).astype(rng.choice(["float32", "float64"]))
+        elif kind == "valid_int":
+            image = digit.astype(rng.choice(["int16", "int32", "int64", "uint16"]))
+        elif kind == "shape":
+            options = [(28, 28, 3), (28, 28, 4), (1, 28, 28), (27, 28), (28, 29),
+                       (56, 56), (784,), (2, 28, 28, 1)]
+            shape = options[int(rng.integers(len(options)))]
+            image = rng.integers(0, 256, size=shape).astype(np.uint8)
+        elif kind == "dtype":
+            image = digit > rng.integers(50, 200)
+        elif kind == "range_int":
+            image = digit.astype(np.int64)
+            image[rng.integers(28), rng.integers(28)] = int(
+                rng.choice([-int(rng.integers(1, 50)), int(rng.integers(256, 5000))])
+            )
+        elif kind == "range_float":
+            image = digit.astype(np.float64) / float(rng.choice([1.0, 100.0, 127.5]))
+            image[0, 0] = 1.5  # in case the division left everything in [0, 1]
+        else:
+            image = digit / 255.0
+            image[rng.integers(28), rng.integers(28)] = rng.choice([np.nan, np.inf, -np.inf])
+        cases.append(_check_case(f"hidden {kind}", np.asarray(image)))
+    return cases
+
+
+# --------------------------------------------------------------------------- preprocess
+
+
+def _compare_preprocessed(expected: np.ndarray, got: Any) -> str | None:
+    if isinstance(got, np.ndarray) and got.dtype != np.float32:
+        return f"expected a float32 array (the model's input type), got dtype {got.dtype}"
+    return compare(expected, got, rtol=0, atol=1e-7)
+
+
+def _pre_case(name: str, image: np.ndarray) -> Case:
+    return Case(name, (image,), expected=_SPEC.preprocess(image))
+
+
+def _pre_cases() -> list[Case]:
+    rng = np.random.default_rng(91)
+    digit = _digit(rng)
+    digit[0, 0], digit[0, 1] = 0, 255
+    return [
+        _pre_case("uint8 (28, 28)", digit),
+        _pre_case("uint8 (28, 28, 1)", _digit(rng)[:, :, None]),
+        _pre_case("float64 already in [0, 1]: unchanged, as float32", digit / 255.0),
+        _pre_case("int64 pixels 0..255", _digit(rng).astype(np.int64)),
+        _pre_case("all 255: all ones", np.full((28, 28), 255, dtype=np.uint8)),
+    ]
+
+
+def _pre_hidden(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for i in range(4):
+        digit = _digit(rng)
+        if i == 0:
+            image = digit
+        elif i == 1:
+            image = digit[:, :, None].astype(np.int32)
+        elif i == 2:
+            image = (digit / 255.0).astype(np.float32)
+        else:
+            image = rng.uniform(0, 1, size=(28, 28, 1))
+        cases.append(_pre_case(f"hidden {i}", image))
+    return cases
+
+
+# --------------------------------------------------------------------------- to_response
+
+
+def _response(probabilities: np.ndarray, class_names: tuple[str, ...]) -> dict[str, Any]:
+    i = int(np.argmax(probabilities))
+    return {"label": class_names[i], "class_index": i, "confidence": float(probabilities[i])}
+
+
+def _resp_case(name: str, probabilities: np.ndarray, class_names: tuple[str, ...]) -> Case:
+    return Case(
+        name, (probabilities, class_names), expected=_response(probabilities, class_names),
+        rtol=1e-6, atol=1e-9,
+    )
+
+
+_DIGITS = tuple(str(d) for d in range(10))
+
+
+def _resp_cases() -> list[Case]:
+    rng = np.random.default_rng(92)
+    ten = rng.dirichlet(np.ones(10)).astype(np.float32)
+    return [
+        _resp_case("three classes", np.array([0.2, 0.7, 0.1]), ("cat", "dog", "bird")),
+        _resp_case("ten digits, float32", ten, _DIGITS),
+        _resp_case("the first class wins", np.array([0.9, 0.05, 0.05]), ("yes", "no", "maybe")),
+        _resp_case("a tie: the first of two equal maxima", np.array([0.1, 0.45, 0.45]),
+                   ("a", "b", "c")),
+    ]
+
+
+def _resp_hidden(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for k in (2, 5, 10):
+        names = tuple(f"class_{j}_{int(rng.integers(100))}" for j in range(k))
+        cases.append(_resp_case(f"hidden {k} classes", rng.dirichlet(np.ones(k)), names))
+    return cases
+
+
+TASKS = [
+    Task(
+        id="ex09.check_image",
+        points=4,
+        title="check an image: None, or what is wrong",
+        public_cases=_check_cases,
+        hidden_cases=_check_hidden,
+        comparator=_compare_problem,
+    ),
+    Task(
+        id="ex09.preprocess",
+        points=3,
+        title="the training preprocessing for one image",
+        public_cases=_pre_cases,
+        hidden_cases=_pre_hidden,
+        comparator=_compare_preprocessed,
+    ),
+    Task(
+        id="ex09.to_response",
+        points=2,
+        title="probabilities to a JSON answer",
+        public_cases=_resp_cases,
+        hidden_cases=_resp_hidden,
+    ),
+]
