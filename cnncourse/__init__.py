@@ -9,6 +9,10 @@ that motivates it and reused by the chapters after it.
   (chapters 2 and 3).
 - :mod:`cnncourse.models` and :mod:`cnncourse.viz` -- the Keras models and the figures the
   chapters share (chapter 4 onwards).
+- :mod:`cnncourse.interpret` -- activations, Grad-CAM, saliency sanity checks and
+  confusion-matrix helpers (chapter 7).
+- :mod:`cnncourse.inference` and :mod:`cnncourse.serve` -- validated inference with the
+  training preprocessing, and a FastAPI prediction endpoint (chapter 9).
 - :mod:`cnncourse.checking` and :mod:`cnncourse.tasks` -- the in-notebook self-checks of
   the exercises; :mod:`cnncourse.assign` makes the student versions and
   :mod:`cnncourse.grading` grades a class.
