@@ -49,16 +49,16 @@ def _id_pattern(text: str) -> re.Pattern:
 def _grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cnncourse.grading.assignment import AssignmentError, load_assignment
+    from cnncourse.grading.assignment import AssignmentError, grading_limits, load_assignment
     from cnncourse.grading.gradebook import grade_class, summary_table
-    from cnncourse.grading.sandbox import Limits, SandboxError
+    from cnncourse.grading.sandbox import SandboxError
 
     try:
         assignment = load_assignment(args.assignment, args.template)
     except (AssignmentError, OSError) as exc:
         print(f"cnncourse grade: {exc}", file=sys.stderr)
         return 2
-    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
+    limits = grading_limits(args.assignment, timeout_s=args.timeout, memory_mb=args.memory_mb)
     try:
         results, stats = grade_class(
             [Path(p) for p in args.submissions],
@@ -113,8 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="regex on the file name with a group (?P<id>...) (default: the file stem)",
     )
     g.add_argument("--template", help="student notebook (default: exercises/<assignment>_*)")
-    g.add_argument("--timeout", type=float, default=10.0, help="seconds per task (default: 10)")
-    g.add_argument("--memory-mb", type=int, default=1024, help="memory per child (default: 1024)")
+    g.add_argument(
+        "--timeout", type=float, help="seconds per task (default: 10, or the exercise's own)"
+    )
+    g.add_argument(
+        "--memory-mb", type=int, help="memory per child (default: 1024, or the exercise's own)"
+    )
     g.add_argument("--max-mb", type=float, default=20.0, help="largest file graded (default: 20)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     g.set_defaults(func=_grade)

@@ -203,3 +203,27 @@ def load_assignment(
             GradedTask(registry[task_id], fn, task_cells[task_id], (artifacts or {}).get(task_id))
         )
     return Assignment(name, graded, _preamble(cells), digest.hexdigest()[:16], path)
+
+
+def grading_limits(exercise: str, **overrides: float | int | None):
+    """The :class:`~cnncourse.grading.sandbox.Limits` to grade ``exercise`` with.
+
+    An exercise module may raise the defaults with ``GRADING_LIMITS`` (a dict of ``Limits``
+    fields): tasks that import TensorFlow need more memory, time and threads than NumPy
+    tasks. Explicit ``overrides`` that are not ``None`` (the command-line flags) win.
+
+    Examples
+    --------
+    >>> grading_limits("ex01").timeout_s
+    10.0
+    >>> grading_limits("ex01", timeout_s=3.0).timeout_s
+    3.0
+    """
+    import importlib
+
+    from cnncourse.grading.sandbox import Limits
+
+    module = importlib.import_module(f"cnncourse.tasks.{exercise}")
+    values = dict(getattr(module, "GRADING_LIMITS", {}))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Limits(**values)
