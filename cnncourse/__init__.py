@@ -9,6 +9,9 @@ that motivates it and reused by the chapters after it.
   (chapters 2 and 3).
 - :mod:`cnncourse.models` and :mod:`cnncourse.viz` -- the Keras models and the figures the
   chapters share (chapter 4 onwards).
+- :mod:`cnncourse.architectures` and :mod:`cnncourse.pretrained` -- classic architectures,
+  their blocks and costs, and ImageNet VGG16 from the Keras cache or the network, never
+  faked (chapter 6).
 - :mod:`cnncourse.interpret` -- activations, Grad-CAM, saliency sanity checks and
   confusion-matrix helpers (chapter 7).
 - :mod:`cnncourse.inference` and :mod:`cnncourse.serve` -- validated inference with the

@@ -1,0 +1,269 @@
+"""Exercise 6's cases: the references agree with Keras, and the typical mistakes fail.
+
+The task module computes its expected answers with plain integer arithmetic (the grader
+must not need TensorFlow). These tests tie that arithmetic to what Keras actually builds,
+through ``cnncourse.architectures``, and pin that each mistake the task module names in its
+docstring fails at least one *public* case.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+
+from cnncourse import architectures as arch
+from cnncourse.checking import run_task
+from cnncourse.models import small_vgg
+from cnncourse.tasks import ex06, get_task, tasks_for
+
+
+def describe_vgg_block(input_shape, filters, n_convs, builder=arch.vgg_block):
+    """The exercise's given describe function, around a builder (default: the course's)."""
+    inputs = keras.Input(shape=tuple(input_shape))
+    model = keras.Model(inputs, builder(inputs, filters, n_convs))
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        activation = getattr(layer, "activation", None)
+        rows.append([type(layer).__name__, list(layer.output.shape[1:]),
+                     int(layer.count_params()), getattr(activation, "__name__", None)])
+    return rows
+
+
+def course_residual_block(x, filters, stride):
+    return arch.residual_block(x, filters, stride, batch_norm=False)
+
+
+def describe_residual_block(input_shape, filters, stride, builder=course_residual_block):
+    """The exercise's given describe function, around a builder (default: the course's)."""
+    inputs = keras.Input(shape=tuple(input_shape))
+    model = keras.Model(inputs, builder(inputs, filters, stride))
+    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
+    report = {
+        "output_shape": list(model.output.shape[1:]),
+        "params": int(model.count_params()),
+        "convs": sorted([list(la.kernel_size), list(la.output.shape[1:]), int(la.count_params())]
+                        for la in convs),
+        "shortcut": "projection" if any(tuple(la.kernel_size) == (1, 1) for la in convs)
+        else "identity",
+    }
+    for la in convs:
+        ones = tuple(la.kernel_size) == (1, 1)
+        la.set_weights([np.ones(w.shape) if ones and w.ndim == 4 else np.zeros(w.shape)
+                        for w in la.get_weights()])
+    x = np.random.default_rng(0).uniform(0.5, 1.0, size=(1, *tuple(input_shape)))
+    out = keras.ops.convert_to_numpy(model(x.astype("float32")))
+    report["skip"] = bool(np.all(out > 0))
+    return report
+
+
+REFERENCE = {
+    "ex06.vgg_block_params": ex06._vgg_block_params,
+    "ex06.vgg_block": describe_vgg_block,
+    "ex06.vgg_params": ex06._vgg_params,
+    "ex06.separable_savings": ex06._separable_savings,
+    "ex06.residual_block": describe_residual_block,
+}
+KERAS_TASKS = ("ex06.vgg_block", "ex06.residual_block")
+
+
+def _fails(task_id: str, fn) -> list[str]:
+    report = run_task(task_id, fn)
+    assert not report.passed, f"{task_id}: a wrong answer passed every public case"
+    return [r.message for r in report.results if not r.passed]
+
+
+def test_the_registry_has_five_tasks_worth_ten_points():
+    tasks = tasks_for("ex06")
+    assert [t.id for t in tasks] == list(REFERENCE)
+    assert sum(t.points for t in tasks) == 10
+
+
+@pytest.mark.parametrize("task_id", list(REFERENCE))
+def test_references_pass_public_and_hidden_cases(task_id):
+    task = get_task(task_id)
+    assert run_task(task_id, REFERENCE[task_id]).passed
+    for seed in range(5):
+        report = run_task(task_id, REFERENCE[task_id],
+                          cases=task.hidden_cases(np.random.default_rng(seed)))
+        assert report.passed, report.to_text()
+
+
+@pytest.mark.parametrize("task_id", list(REFERENCE))
+def test_hidden_cases_are_reproducible_and_vary(task_id):
+    task = get_task(task_id)
+    a = task.hidden_cases(np.random.default_rng(3))
+    b = task.hidden_cases(np.random.default_rng(3))
+    c = task.hidden_cases(np.random.default_rng(4))
+    assert [x.args for x in a] == [x.args for x in b]
+    assert [x.args for x in a] != [x.args for x in c]
+
+
+# --------------------------------------------------------------------------- against Keras
+# The references of the two builder tasks above *are* Keras (the course's blocks, described
+# by the exercise's given functions), so test_references_pass_public_and_hidden_cases
+# already ties the task module's arithmetic to what Keras builds. The tests below do the
+# same for the arithmetic tasks.
+
+
+def test_block_params_match_the_keras_block():
+    for case in get_task("ex06.vgg_block_params").public_cases():
+        c_in, filters, n_convs = case.args
+        inputs = keras.Input(shape=(8, 8, c_in))
+        block = keras.Model(inputs, arch.vgg_block(inputs, filters, n_convs))
+        assert block.count_params() == case.expected
+
+
+def test_grading_limits_let_tensorflow_load():
+    from cnncourse.grading.assignment import grading_limits
+
+    limits = grading_limits("ex06")
+    assert limits.memory_mb >= 3072 and limits.timeout_s >= 60
+
+
+def test_vgg_params_cases_match_keras_models():
+    cases = {c.name: c for c in get_task("ex06.vgg_params").public_cases()}
+    vgg16, vgg16_32, digits, odd = cases.values()
+    assert vgg16.expected == keras.applications.VGG16(weights=None).count_params()
+    assert vgg16_32.expected == arch.vgg16(input_shape=(32, 32, 3), classes=10).count_params()
+    assert digits.expected == small_vgg((28, 28, 1), 10).count_params()
+    shape, blocks, dense, classes = odd.args
+    x = inputs = keras.Input(shape=shape)
+    for b, (filters, n_convs) in enumerate(blocks, start=1):
+        x = arch.vgg_block(x, filters, n_convs, name=f"block{b}")
+    x = keras.layers.Flatten()(x)
+    for units in (*dense, classes):
+        x = keras.layers.Dense(units)(x)
+    assert odd.expected == keras.Model(inputs, x).count_params()
+
+
+def test_separable_cases_match_keras_and_the_chapter_formula():
+    for case in get_task("ex06.separable_savings").public_cases():
+        k, c_in, c_out, h, w = case.args
+        x = keras.Input(shape=(h, w, c_in))
+        std = keras.Model(x, keras.layers.Conv2D(c_out, k, padding="same", use_bias=False)(x))
+        sep = keras.Model(
+            x, keras.layers.SeparableConv2D(c_out, k, padding="same", use_bias=False)(x))
+        exp = case.expected
+        assert exp["standard_params"] == std.count_params()
+        assert exp["separable_params"] == sep.count_params()
+        assert exp["standard_macs"] == arch.model_macs(std) == arch.conv_macs(k, c_in, c_out, h, w)
+        assert exp["separable_macs"] == arch.model_macs(sep)
+        assert exp["mac_ratio"] == pytest.approx(1 / c_out + 1 / k**2)
+
+
+# --------------------------------------------------------------------------- typical mistakes
+
+
+def test_block_params_without_biases_fails():
+    assert _fails("ex06.vgg_block_params", lambda c, f, n: 9 * c * f + (n - 1) * 9 * f * f)
+
+
+def test_block_params_with_c_in_everywhere_fails():
+    assert _fails("ex06.vgg_block_params", lambda c, f, n: n * (9 * c + 1) * f)
+
+
+def _vgg_builder(padding="same", activation="relu", pool_padding="valid"):
+    def build(x, filters, n_convs):
+        for _ in range(n_convs):
+            x = keras.layers.Conv2D(filters, 3, padding=padding, activation=activation)(x)
+        return keras.layers.MaxPooling2D(2, padding=pool_padding)(x)
+
+    return build
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{"padding": "valid"}, {"activation": None}, {"pool_padding": "same"}],
+    ids=["valid padding", "no relu", "pooling rounds up"],
+)
+def test_wrong_vgg_blocks_fail(wrong):
+    builder = _vgg_builder(**wrong)
+    assert _fails("ex06.vgg_block", lambda *a: describe_vgg_block(*a, builder=builder))
+
+
+def test_vgg_block_with_a_separate_relu_layer_is_reported_not_crashed():
+    def separate(x, filters, n_convs):
+        for _ in range(n_convs):
+            x = keras.layers.Conv2D(filters, 3, padding="same")(x)
+            x = keras.layers.ReLU()(x)
+        return keras.layers.MaxPooling2D(2)(x)
+
+    messages = _fails("ex06.vgg_block", lambda *a: describe_vgg_block(*a, builder=separate))
+    assert any("expected" in m for m in messages)
+
+
+def test_vgg_params_with_a_fixed_7x7_flatten_fails():
+    def fixed_flatten(shape, blocks, dense, classes):
+        total = 0
+        c = shape[2]
+        for f, n in blocks:
+            total += ex06._vgg_block_params(c, f, n)
+            c = f
+        width = 7 * 7 * c
+        for units in (*dense, classes):
+            total += (width + 1) * units
+            width = units
+        return total
+
+    assert _fails("ex06.vgg_params", fixed_flatten)
+
+
+def test_separable_with_biases_or_an_inverted_ratio_fails():
+    def with_bias(k, c_in, c_out, h, w):
+        d = ex06._separable_savings(k, c_in, c_out, h, w)
+        d["separable_params"] += c_out
+        return d
+
+    def inverted(k, c_in, c_out, h, w):
+        d = ex06._separable_savings(k, c_in, c_out, h, w)
+        d["mac_ratio"] = 1 / d["mac_ratio"]
+        return d
+
+    assert _fails("ex06.separable_savings", with_bias)
+    assert _fails("ex06.separable_savings", inverted)
+
+
+def _res_builder(projection_when="shape", skip=True):
+    def build(x, filters, stride):
+        y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same",
+                                activation="relu")(x)
+        y = keras.layers.Conv2D(filters, 3, padding="same")(y)
+        if not skip:
+            return keras.layers.Activation("relu")(y)
+        needs = stride != 1 or x.shape[-1] != filters
+        if projection_when == "stride":
+            needs = stride != 1
+        shortcut = keras.layers.Conv2D(filters, 1, strides=stride)(x) if needs else x
+        return keras.layers.Activation("relu")(keras.layers.Add()([y, shortcut]))
+
+    return build
+
+
+def test_residual_block_without_the_skip_fails_on_skip():
+    builder = _res_builder(skip=False)
+    messages = _fails("ex06.residual_block",
+                      lambda *a: describe_residual_block(*a, builder=builder))
+    assert any("skip" in m or "shortcut" in m for m in messages)
+
+
+def test_residual_projection_only_for_stride_two_fails():
+    builder = _res_builder(projection_when="stride")
+    # (28, 28, 16) -> 32 filters with stride 1: the addition itself fails to build.
+    assert _fails("ex06.residual_block",
+                  lambda *a: describe_residual_block(*a, builder=builder))
+
+
+def test_residual_block_with_batch_norm_fails_on_params():
+    def with_bn(x, filters, stride):
+        return arch.residual_block(x, filters, stride, batch_norm=True)
+
+    messages = _fails("ex06.residual_block",
+                      lambda *a: describe_residual_block(*a, builder=with_bn))
+    assert any("params" in m or "convs" in m for m in messages)
