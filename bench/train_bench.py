@@ -4,9 +4,11 @@ Two tasks, trained the way chapter 4 trains (Adam from 2e-3 with cosine decay, b
 
 - **MNIST**: ``models.mnist_cnn()`` on whatever ``load_mnist()`` returns (full MNIST online,
   the 4,000/1,000 offline subset otherwise; the table says which).
-- **Fashion-MNIST**: ``models.mnist_cnn()`` (or ``--fashion-model small_vgg``) on
-  ``load_fashion_mnist()`` (the full 60,000/10,000; offline from Debian's
-  ``dataset-fashion-mnist``).
+- **Fashion-MNIST**: ``models.fashion_cnn()``, the CNN of chapter 5b (or
+  ``--fashion-model mnist_cnn`` / ``small_vgg``), on ``load_fashion_mnist()`` (the full
+  60,000/10,000; offline from Debian's ``dataset-fashion-mnist``). Chapter 5b's target is
+  92.5 % test accuracy within 240 s of training; its own recipe (batch 128, warm-up, a
+  validation split) differs from this bench's, so compare trends, not the last digit.
 
 For each task it reports
 
@@ -14,7 +16,7 @@ For each task it reports
   (the first epoch also traces and compiles the model, so it is the warm-up);
 - *time to accuracy*: training seconds (evaluation excluded) until the test accuracy,
   measured after every epoch, first reaches the threshold (98 % on the MNIST subset, 99 %
-  on full MNIST, 90 % on Fashion-MNIST), or "not reached" within the epoch cap;
+  on full MNIST, 92.5 % on Fashion-MNIST), or "not reached" within the epoch cap;
 - the final test accuracy after the last epoch.
 
 It prints a table and asserts nothing. Timings depend on the machine and on whatever else
@@ -160,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--fashion-model",
-        choices=("mnist_cnn", "small_vgg"),
-        default="mnist_cnn",
-        help="model of the Fashion-MNIST task (default mnist_cnn)",
+        choices=("fashion_cnn", "mnist_cnn", "small_vgg"),
+        default="fashion_cnn",
+        help="model of the Fashion-MNIST task (default fashion_cnn, chapter 5b's)",
     )
     parser.add_argument(
         "--skip", choices=("mnist", "fashion"), action="append", default=[], help="skip a task"
@@ -194,15 +196,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Fashion-MNIST skipped: {exc}")
         else:
             print(datasets.data_source_banner(fashion), flush=True)
-            build: Callable[[], keras.Model] = models.mnist_cnn
-            if args.fashion_model == "small_vgg":
-                build = lambda: models.small_vgg((28, 28, 1), 10)  # noqa: E731
+            builders: dict[str, Callable[[], keras.Model]] = {
+                "fashion_cnn": models.fashion_cnn,
+                "mnist_cnn": models.mnist_cnn,
+                "small_vgg": lambda: models.small_vgg((28, 28, 1), 10),
+            }
+            build = builders[args.fashion_model]
             results.append(
                 run_task(
                     "Fashion-MNIST",
                     fashion,
                     build,
-                    threshold=0.90,
+                    threshold=0.925,
                     max_epochs=3 if args.quick else 8,
                     n_train=12_000 if args.quick else None,
                     seed=args.seed,

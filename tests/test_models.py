@@ -61,6 +61,8 @@ def test_seed_cnn_3class_starts_with_an_input_not_input_shape():
         (models.seed_cnn_3class, {"num_classes": 5}, 5),
         (models.mnist_cnn, {}, 10),
         (models.mnist_cnn, {"batch_norm": False, "augment": False}, 10),
+        (models.fashion_cnn, {}, 10),
+        (models.fashion_cnn, {"input_shape": (32, 32, 3), "num_classes": 4}, 4),
         (models.lenet5, {}, 10),
         (models.lenet5, {"input_shape": (28, 28, 1), "activation": "relu"}, 10),
         (models.small_vgg, {"input_shape": (28, 28, 1), "num_classes": 10}, 10),
@@ -95,6 +97,16 @@ def test_small_vgg_has_one_pool_per_block_and_the_requested_convs():
     assert len(convs) == 9 and len(pools) == 3
     assert all(c.kernel_size == (3, 3) and c.padding == "same" for c in convs)
     assert model.get_layer("flatten").output.shape[1] == 4 * 4 * 32
+
+
+def test_fashion_cnn_keeps_14x14_maps_in_the_second_block_and_counts_its_parameters():
+    model = models.fashion_cnn()
+    assert model.get_layer("block2_conv").output.shape[1:] == (14, 14, 64)
+    assert model.get_layer("flatten").output.shape[1] == 7 * 7 * 64
+    # conv weights (no bias) + BN (4 per channel) + dense (no bias) + BN + output layer
+    expected = (3 * 3 * 1 * 32 + 4 * 32) + (3 * 3 * 32 * 64 + 4 * 64)
+    expected += 3136 * 128 + 4 * 128 + (128 * 10 + 10)
+    assert model.count_params() == expected
 
 
 def test_mnist_cnn_augmentation_is_only_active_in_training():
@@ -161,6 +173,9 @@ def test_model_round_trips_through_a_keras_file(tmp_path):
         (lambda: models.mnist_cnn(batch_norm="yes"), "batch_norm"),
         (lambda: models.mnist_cnn(augment=1), "augment"),
         (lambda: models.mnist_cnn(input_shape=(8, 8, 1)), "input_shape"),
+        (lambda: models.fashion_cnn(filters=(32, 64, 128)), "filters"),
+        (lambda: models.fashion_cnn(dropout=1.5), "dropout"),
+        (lambda: models.fashion_cnn(input_shape=(2, 2, 1)), "input_shape"),
         (lambda: models.lenet5(input_shape=(64, 64, 1)), "input_shape"),
         (lambda: models.lenet5(activation="sigmoid"), "activation"),
         (lambda: models.small_vgg((28, 28, 1), 10, blocks=()), "blocks"),

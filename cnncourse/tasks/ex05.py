@@ -1,0 +1,529 @@
+"""Tasks of exercise 5, "A normalization and augmentation pipeline for digits" (chapter 5).
+
+Students write the pieces of an input pipeline and are graded on what the pieces *do*:
+
+- ``normalize``: ``uint8`` digits -> ``float32`` in a requested range, with a channel axis;
+- ``standardize``: per-channel standardization with the *training* set's statistics;
+- ``digit_augmentation``: a Keras augmentation pipeline written as data (layer names and
+  arguments). The grader rebuilds it with :func:`cnncourse.pipelines.augmenter_from_spec`
+  in its own process and applies it to asymmetric digits: the shape and the [0, 1] range
+  must survive, no image may come out mirrored or upside down (a flip detector built on
+  :func:`cnncourse.pipelines.orientation_scores`), the ink must move in most images, the
+  changes must stay small enough that a digit keeps its identity, and nothing may change
+  at inference time;
+- ``make_batches``: shuffle and batch normalized images in NumPy, what
+  ``tf.data.Dataset.from_tensor_slices(...).shuffle(...).batch(...)`` does. Every test
+  image carries its own index in two pixels, so the grader can tell whether each label
+  still travels with its image after the shuffle.
+
+Why the augmentation is data and not a Keras object: the grader runs a student's code in a
+sandboxed child process with only NumPy (TensorFlow cannot be imported there), and only
+plain data may come back from it. The checks that need Keras run in the grading process,
+on that data.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from cnncourse.checking import Case, Task, compare
+
+# --------------------------------------------------------------------------- normalize
+
+
+def _normalize_reference(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    low, high = value_range
+    out = low + (high - low) * (x.astype(np.float64) / 255.0)
+    if out.ndim == 3:
+        out = out[..., np.newaxis]
+    return out.astype(np.float32)
+
+
+def _float32_comparator(expected: np.ndarray, got: object, atol: float = 1e-6) -> str | None:
+    """Values as usual, plus the dtype: Keras layers compute in float32."""
+    if isinstance(got, np.ndarray) and got.shape == expected.shape and got.dtype != np.float32:
+        return f"expected dtype float32 (what Keras computes in), got dtype {got.dtype}"
+    return compare(expected, got, rtol=1e-5, atol=atol)
+
+
+def _standardized_comparator(expected: np.ndarray, got: object) -> str | None:
+    """Standardized values are of order 1; float32 means and stds differ from float64 by ~1e-6."""
+    return _float32_comparator(expected, got, atol=1e-4)
+
+
+def _random_digits(rng: np.random.Generator, n: int, h: int = 28, w: int = 28) -> np.ndarray:
+    """uint8 images with dark background and bright blobs (enough to test arithmetic)."""
+    x = rng.integers(0, 256, size=(n, h, w))
+    x[rng.random((n, h, w)) < 0.6] = 0
+    return x.astype(np.uint8)
+
+
+def _normalize_case(name: str, x: np.ndarray, value_range: tuple[float, float]) -> Case:
+    return Case(name, (x, value_range), expected=_normalize_reference(x, value_range))
+
+
+def _normalize_cases() -> list[Case]:
+    rng = np.random.default_rng(50501)
+    three = np.array([[[0, 51, 255]]], dtype=np.uint8)
+    digits = _random_digits(rng, 4)
+    with_channel = _random_digits(rng, 3)[..., np.newaxis]
+    return [
+        _normalize_case("pixels [0, 51, 255] to (0, 1): [0, 0.2, 1]", three, (0.0, 1.0)),
+        _normalize_case("pixels [0, 51, 255] to (-1, 1): [-1, -0.6, 1]", three, (-1.0, 1.0)),
+        _normalize_case(
+            "4 digits (4, 28, 28) to (0, 1): the channel axis is added", digits, (0.0, 1.0)
+        ),
+        _normalize_case(
+            "3 digits already (3, 28, 28, 1) to (-1, 1): the shape stays",
+            with_channel,
+            (-1.0, 1.0),
+        ),
+        _normalize_case(
+            "every value 0..255 to (-0.5, 2.0)",
+            np.arange(256, dtype=np.uint8).reshape(1, 16, 16),
+            (-0.5, 2.0),
+        ),
+    ]
+
+
+def _normalize_hidden(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for _ in range(3):
+        n, h, w = (int(v) for v in rng.integers([1, 2, 2], [6, 30, 30]))
+        x = _random_digits(rng, n, h, w)
+        if rng.random() < 0.5:
+            x = x[..., np.newaxis]
+        low = float(np.round(rng.uniform(-2.0, 0.5), 2))
+        high = float(np.round(low + rng.uniform(0.5, 3.0), 2))
+        cases.append(_normalize_case(f"images {x.shape} to ({low}, {high})", x, (low, high)))
+    return cases
+
+
+# --------------------------------------------------------------------------- standardize
+
+
+def _standardize_reference(x_train: np.ndarray, x: np.ndarray) -> np.ndarray:
+    mean = x_train.astype(np.float64).mean(axis=(0, 1, 2))
+    std = x_train.astype(np.float64).std(axis=(0, 1, 2))
+    return ((x - mean) / np.maximum(std, 1e-7)).astype(np.float32)
+
+
+def _standardize_case(name: str, x_train: np.ndarray, x: np.ndarray) -> Case:
+    return Case(name, (x_train, x), expected=_standardize_reference(x_train, x))
+
+
+def _unit(rng: np.random.Generator, *shape: int, scale: float = 1.0, shift: float = 0.0):
+    return np.clip(rng.random(shape) * scale + shift, 0.0, 1.0).astype(np.float32)
+
+
+def _standardize_cases() -> list[Case]:
+    rng = np.random.default_rng(50502)
+    tiny = np.array([0.0, 0.5, 1.0, 0.5], dtype=np.float32).reshape(1, 2, 2, 1)
+    gray = _unit(rng, 6, 5, 5, 1, scale=0.6)
+    rgb = np.concatenate(
+        [
+            _unit(rng, 4, 5, 5, 1, scale=0.2),
+            _unit(rng, 4, 5, 5, 1),
+            _unit(rng, 4, 5, 5, 1, scale=0.3, shift=0.6),
+        ],
+        axis=-1,
+    )
+    test_rgb = _unit(rng, 3, 5, 5, 3, scale=0.5, shift=0.2)
+    constant = np.concatenate([_unit(rng, 3, 4, 4, 1), np.full((3, 4, 4, 1), 0.5, np.float32)], -1)
+    return [
+        _standardize_case(
+            "by hand: one image [[0, 0.5], [1, 0.5]], mean 0.5, std 0.354", tiny, tiny
+        ),
+        _standardize_case("gray images, x = x_train: mean 0 and std 1 come out", gray, gray),
+        _standardize_case("3 channels: each channel with its own mean and std", rgb, rgb),
+        _standardize_case(
+            "test images use the TRAINING mean and std, not their own", rgb, test_rgb
+        ),
+        _standardize_case(
+            "a constant channel (std 0) is divided by 1e-7, not by 0", constant, constant
+        ),
+    ]
+
+
+def _standardize_hidden(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for _ in range(3):
+        n, h, w = (int(v) for v in rng.integers([2, 2, 2], [8, 10, 10]))
+        c = int(rng.choice([1, 3]))
+        x_train = _unit(rng, n, h, w, c, scale=float(rng.uniform(0.2, 1.0)))
+        x = _unit(rng, int(rng.integers(1, 5)), h, w, c, scale=float(rng.uniform(0.2, 1.0)))
+        cases.append(_standardize_case(f"x_train {x_train.shape}, x {x.shape}", x_train, x))
+    return cases
+
+
+# --------------------------------------------------------------------------- augmentation
+
+#: The grader's thresholds, calibrated on the test strokes (see tests/test_tasks_ex05.py):
+#: rotations up to 20 degrees, shifts up to 4 pixels and zooms up to 30 % pass; flips,
+#: half-turns and rotations of 45 degrees or more fail.
+MAX_SHIFT_SEARCH = 4  # pixels of shift the flip detector forgives
+FLIP_MARGIN = 0.2  # a digit counts as flipped when a flipped version matches this much better
+MAX_FLIPPED = 3  # ... and the pipeline flips when more digits than this count as flipped
+MIN_UPRIGHT_P10 = 0.65  # the 10 % most changed digits still correlate this well with originals
+MOVED_BELOW = 0.98  # a digit "moved" when its unshifted correlation with the original is below
+MIN_MOVED_FRACTION = 0.25  # ... and at least this fraction of the digits must have moved
+ASYMMETRY = 0.5  # test strokes correlate at most this well with any flipped version of them
+
+
+def _segment_distance(py, px, p0, p1):
+    """Distance of every pixel centre (py, px) to the segments p0 -> p1 (one per image)."""
+    d = p1 - p0
+    length2 = np.maximum((d * d).sum(axis=-1), 1e-9)[:, None, None]
+    t = (
+        (py - p0[:, 0, None, None]) * d[:, 0, None, None]
+        + (px - p0[:, 1, None, None]) * d[:, 1, None, None]
+    ) / length2
+    t = np.clip(t, 0.0, 1.0)
+    return np.hypot(
+        py - (p0[:, 0, None, None] + t * d[:, 0, None, None]),
+        px - (p0[:, 1, None, None] + t * d[:, 1, None, None]),
+    )
+
+
+def _stroke_patterns(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n digit-like images: a random 3-segment pen stroke that no flip maps onto itself.
+
+    Strokes stay inside the central 20x20 pixels, as MNIST digits do. A candidate is kept
+    only when it correlates less than ``ASYMMETRY`` with every flipped or turned version of
+    itself, so that the flip detector can tell a flip from a small rotation.
+    """
+    from cnncourse.pipelines import orientation_scores
+
+    py, px = np.mgrid[0:28, 0:28].astype(np.float64)
+    kept: list[np.ndarray] = []
+    while sum(len(k) for k in kept) < n:
+        points = rng.uniform(6.0, 22.0, size=(64, 4, 2))
+        dist = np.min(
+            [_segment_distance(py, px, points[:, k], points[:, k + 1]) for k in range(3)],
+            axis=0,
+        )
+        images = np.clip(1.6 - dist / 1.2, 0.0, 1.0)
+        self_scores = orientation_scores(images, images, max_shift=MAX_SHIFT_SEARCH)
+        good = (self_scores[:, 1:].max(axis=1) < ASYMMETRY) & (images.sum(axis=(1, 2)) > 30)
+        kept.append(images[good])
+    return np.concatenate(kept)[:n, :, :, np.newaxis].astype(np.float32)
+
+
+@functools.cache
+def _public_strokes() -> np.ndarray:
+    """The 64 fixed test strokes of the public cases (made once per process)."""
+    images = _stroke_patterns(np.random.default_rng(50503), 64)
+    images.flags.writeable = False
+    return images
+
+
+def _augment(spec: object, images: np.ndarray, seed: int, training: bool = True) -> np.ndarray:
+    """Build the student's pipeline here (in the grading process) and apply it."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from cnncourse.pipelines import augmenter_from_spec
+
+    augmenter = augmenter_from_spec(spec, seed=seed)
+    out = augmenter(np.array(images), training=training)
+    return np.asarray(out)
+
+
+def _check_shape(spec, images, seed) -> str | None:
+    out = _augment(spec, images, seed)
+    if out.shape != images.shape:
+        return (
+            f"your pipeline turns a batch of shape {images.shape} into shape {out.shape}; "
+            "augmentation must keep the image size"
+        )
+    if out.dtype != np.float32:
+        return f"your pipeline returns dtype {out.dtype}, expected float32"
+    return None
+
+
+def _check_range(spec, images, seed) -> str | None:
+    out = _augment(spec, images, seed)
+    lo, hi = float(out.min()), float(out.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-5 or hi > 1 + 1e-5:
+        return (
+            f"values of the augmented images lie in [{lo:.3g}, {hi:.3g}], outside [0, 1]; "
+            "layers such as RandomContrast and RandomBrightness need value_range=(0, 1) "
+            "for inputs scaled to [0, 1]"
+        )
+    return None
+
+
+def _check_no_flips(spec, images, seed) -> str | None:
+    from cnncourse.pipelines import ORIENTATIONS, orientation_scores
+
+    out = _augment(spec, images, seed)
+    if out.shape != images.shape:
+        return f"the output shape {out.shape} differs from the input shape {images.shape}"
+    scores = orientation_scores(images, out, max_shift=MAX_SHIFT_SEARCH)
+    flipped = scores[:, 1:].max(axis=1) > scores[:, 0] + FLIP_MARGIN
+    if flipped.sum() > MAX_FLIPPED:
+        best = 1 + scores[flipped, 1:].argmax(axis=1)
+        kinds = sorted({ORIENTATIONS[int(b)] for b in best})
+        return (
+            f"{int(flipped.sum())} of {len(images)} digits came out looking like a "
+            f"{' / '.join(kinds)} of the original: a mirrored or upside-down digit is a "
+            "different symbol (remove flips and half-turns)"
+        )
+    return None
+
+
+def _check_moves_ink(spec, images, seed) -> str | None:
+    from cnncourse.pipelines import _pearson
+
+    out = _augment(spec, images, seed)
+    if out.shape != images.shape:
+        return f"the output shape {out.shape} differs from the input shape {images.shape}"
+    same_place = _pearson(images[..., 0].astype(np.float64), out[..., 0].astype(np.float64))
+    fraction = float(np.mean(same_place < MOVED_BELOW))
+    if fraction < MIN_MOVED_FRACTION:
+        return (
+            f"only {fraction:.0%} of the digits were rotated, shifted or zoomed noticeably, "
+            f"at least {MIN_MOVED_FRACTION:.0%} should be (is the pipeline empty, does it "
+            "only change contrast, or are the factors tiny?)"
+        )
+    return None
+
+
+def _check_small(spec, images, seed) -> str | None:
+    from cnncourse.pipelines import orientation_scores
+
+    out = _augment(spec, images, seed)
+    if out.shape != images.shape:
+        return f"the output shape {out.shape} differs from the input shape {images.shape}"
+    upright = orientation_scores(images, out, max_shift=MAX_SHIFT_SEARCH)[:, 0]
+    p10 = float(np.percentile(upright, 10))
+    if p10 < MIN_UPRIGHT_P10:
+        return (
+            f"the changes are too large: the 10 % most changed digits correlate only {p10:.2f} "
+            f"with their originals (at least {MIN_UPRIGHT_P10} expected); keep rotations "
+            "within about 15 degrees, shifts within about 3 pixels, zooms within about 15 %"
+        )
+    return None
+
+
+def _check_inference(spec, images, seed) -> str | None:
+    out = _augment(spec, images, seed, training=False)
+    if out.shape != images.shape or not np.allclose(out, images, atol=1e-6):
+        return (
+            "with training=False (what predict and evaluate use) your pipeline still "
+            "changes the images; use only random augmentation layers, and put scaling "
+            "such as Rescaling or Normalization in the model or the input pipeline instead"
+        )
+    return None
+
+
+_AUGMENTATION_CHECKS = {
+    "shape": _check_shape,
+    "range": _check_range,
+    "no_flips": _check_no_flips,
+    "moves_ink": _check_moves_ink,
+    "small": _check_small,
+    "inference": _check_inference,
+}
+
+
+def _augmentation_comparator(expected: dict, got: object) -> str | None:
+    """Rebuild the student's pipeline from its spec and run the case's checks on it."""
+    from cnncourse.pipelines import _check_spec
+
+    try:
+        _check_spec(got)
+    except ValueError as exc:
+        return str(exc)
+    images = np.asarray(expected["images"], dtype=np.float32)
+    seed = int(expected["seed"])
+    for name in expected["checks"]:
+        try:
+            message = _AUGMENTATION_CHECKS[name](got, images, seed)
+        except Exception as exc:  # a layer that cannot be built or applied: say which
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return (
+                f"your pipeline could not be built or applied ({type(exc).__name__}: {text[:200]})"
+            )
+        if message:
+            return message
+    return None
+
+
+def _augmentation_case(name: str, checks: tuple[str, ...], images: np.ndarray, seed: int) -> Case:
+    return Case(name, (), expected={"checks": checks, "images": images, "seed": seed})
+
+
+def _augmentation_cases() -> list[Case]:
+    digits = np.array(_public_strokes())
+    n = len(digits)
+    return [
+        _augmentation_case(
+            "keeps the shape (N, 28, 28, 1) and dtype float32", ("shape",), digits[:8], 0
+        ),
+        _augmentation_case("values stay in [0, 1]", ("range",), digits, 1),
+        _augmentation_case(
+            f"never flips: {n} asymmetric digits stay upright (not mirrored, not turned)",
+            ("no_flips",),
+            digits,
+            2,
+        ),
+        _augmentation_case(
+            f"really augments: rotates, shifts or zooms at least {MIN_MOVED_FRACTION:.0%} "
+            "of the digits",
+            ("moves_ink",),
+            digits,
+            3,
+        ),
+        _augmentation_case(
+            "keeps every digit recognisable (small changes only)", ("small",), digits, 4
+        ),
+        _augmentation_case(
+            "acts only in training: training=False returns the images unchanged",
+            ("inference",),
+            digits[:8],
+            5,
+        ),
+    ]
+
+
+def _augmentation_hidden(rng: np.random.Generator) -> list[Case]:
+    everything = tuple(_AUGMENTATION_CHECKS)
+    return [
+        _augmentation_case(
+            "48 new random pen strokes, every check",
+            everything,
+            _stroke_patterns(rng, 48),
+            int(rng.integers(1000, 10**6)),
+        ),
+        _augmentation_case(
+            "the public strokes with a new random seed, every check",
+            everything,
+            np.array(_public_strokes()),
+            int(rng.integers(1000, 10**6)),
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- make_batches
+
+
+def _labelled_images(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images whose pixels (0, 0) and (0, 1) hold the image's index i (i % 256, i // 256)."""
+    x = _random_digits(rng, n)
+    ids = np.arange(n)
+    x[:, 0, 0] = ids % 256
+    x[:, 0, 1] = ids // 256
+    y = rng.integers(0, 10, size=n).astype(np.uint8)
+    return x, y
+
+
+def _batches_comparator(expected: dict, got: object) -> str | None:
+    x, y, batch_size = expected["x"], expected["y"], int(expected["batch_size"])
+    n = len(x)
+    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    if not isinstance(got, list | tuple):
+        return f"expected a list of (images, labels) pairs, got {type(got).__name__}"
+    if len(got) != len(sizes):
+        return (
+            f"expected {len(sizes)} batches ({n} images in batches of {batch_size}, the "
+            f"last one smaller if needed), got {len(got)}"
+        )
+    seen: list[np.ndarray] = []
+    for k, (item, size) in enumerate(zip(got, sizes, strict=True)):
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            return f"batch {k}: expected a pair (images, labels), got {type(item).__name__}"
+        xb, yb = (np.asarray(v) if isinstance(v, np.ndarray) else v for v in item)
+        if not isinstance(xb, np.ndarray) or not isinstance(yb, np.ndarray):
+            return f"batch {k}: expected two NumPy arrays"
+        if xb.shape != (size, 28, 28, 1):
+            return f"batch {k}: expected images of shape {(size, 28, 28, 1)}, got {xb.shape}"
+        if xb.dtype != np.float32:
+            return f"batch {k}: expected float32 images (use your normalize), got {xb.dtype}"
+        if yb.shape != (size,) or yb.dtype.kind not in "ui":
+            return f"batch {k}: expected {size} integer labels, got shape {yb.shape} ({yb.dtype})"
+        if not np.all(np.isfinite(xb)) or xb.min() < -1e-6 or xb.max() > 1 + 1e-6:
+            return f"batch {k}: images must be scaled to [0, 1]"
+        codes = np.rint(xb[:, 0, :2, 0].astype(np.float64) * 255).astype(np.int64)
+        ids = codes[:, 0] + 256 * codes[:, 1]
+        if ids.min() < 0 or ids.max() >= n:
+            return f"batch {k}: holds images that are not in x"
+        if not np.allclose(xb[..., 0], x[ids].astype(np.float64) / 255, atol=1e-6):
+            return f"batch {k}: the images differ from x / 255 (are they normalized to [0, 1]?)"
+        if not np.array_equal(yb, y[ids]):
+            wrong = int((yb != y[ids]).sum())
+            return (
+                f"batch {k}: {wrong} of {size} labels no longer belong to their images; "
+                "shuffle images and labels with the SAME permutation"
+            )
+        seen.append(ids)
+    ids = np.concatenate(seen)
+    if len(np.unique(ids)) != n:
+        return f"some images appear twice and others never ({len(np.unique(ids))} of {n} distinct)"
+    if n >= 20 and np.mean(ids[1:] > ids[:-1]) > 0.9:
+        return "the images come out (almost) in their original order; shuffle them first"
+    return None
+
+
+def _batches_case(name: str, rng: np.random.Generator, n: int, batch_size: int, seed: int) -> Case:
+    x, y = _labelled_images(rng, n)
+    return Case(name, (x, y, batch_size, seed), expected={"x": x, "y": y, "batch_size": batch_size})
+
+
+def _batches_cases() -> list[Case]:
+    rng = np.random.default_rng(50504)
+    return [
+        _batches_case("100 digits in batches of 32 (the last batch holds 4)", rng, 100, 32, 0),
+        _batches_case("64 digits in batches of 16, seed 7", rng, 64, 16, 7),
+        _batches_case("one batch larger than the data: 10 digits, batch_size 32", rng, 10, 32, 1),
+    ]
+
+
+def _batches_hidden(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for _ in range(3):
+        n = int(rng.integers(20, 400))
+        batch_size = int(rng.integers(1, 70))
+        seed = int(rng.integers(0, 10**6))
+        cases.append(
+            _batches_case(f"{n} digits, batch_size {batch_size}", rng, n, batch_size, seed)
+        )
+    return cases
+
+
+TASKS = [
+    Task(
+        "ex05.normalize",
+        2,
+        "uint8 digits to float32 in a given range, with a channel axis",
+        _normalize_cases,
+        _normalize_hidden,
+        comparator=_float32_comparator,
+    ),
+    Task(
+        "ex05.standardize",
+        2,
+        "per-channel standardization with the training statistics",
+        _standardize_cases,
+        _standardize_hidden,
+        comparator=_standardized_comparator,
+    ),
+    Task(
+        "ex05.digit_augmentation",
+        4,
+        "a label-safe augmentation pipeline for digits",
+        _augmentation_cases,
+        _augmentation_hidden,
+        comparator=_augmentation_comparator,
+    ),
+    Task(
+        "ex05.make_batches",
+        2,
+        "shuffle and batch normalized digits, labels kept with their images",
+        _batches_cases,
+        _batches_hidden,
+        comparator=_batches_comparator,
+    ),
+]
