@@ -1,4 +1,4 @@
-"""Sphinx extension: the book's pages load nothing from other hosts and log no errors.
+"""Sphinx extension: the book's pages load nothing from other hosts, log no errors, read well.
 
 Enabled in ``_config.yml``::
 
@@ -22,10 +22,26 @@ It does two things, both checked by ``tests/e2e/test_browser.py``:
    ``None`` with ``''``). For sphinx-thebe's ``const THEBE_JS_URL = ...`` the second copy
    is a JavaScript error on every page ("Identifier 'THEBE_JS_URL' has already been
    declared"). The duplicates are dropped when each page is written.
+
+3. **A cell's printed lines in one box.** Every ``print`` that reaches the kernel at a
+   different moment (one line per epoch of a training callback, say) is a separate stream
+   output, and the HTML shows each in a box of its own. myst-nb's ``nb_merge_streams``
+   joins them when it renders a page, but it does so *in place* (myst-nb 1.x,
+   ``coalesce_streams``): the first stream output gains all the text while the others
+   stay, so the executed copy in ``_build/jupyter_execute`` that the test command hands to
+   nbval would print every line twice. Here myst-nb merges a copy, and the executed
+   notebook keeps exactly what the kernel printed.
+
+4. **Executed copies with their outputs, also from the cache.** When a notebook's code is
+   unchanged, myst-nb 1.x takes its outputs from the execution cache, but writes the
+   *source* notebook, without outputs, to ``_build/jupyter_execute``. nbval then had
+   nothing to compare on a second ``./dev.sh test``, and passed vacuously. Here the cached
+   outputs are merged into the notebook object that myst-nb writes.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import shutil
 from pathlib import Path
@@ -105,8 +121,46 @@ def _drop_duplicate_scripts(
     scripts[:] = unique  # the builder restores its own list after each page
 
 
+def _merge_streams_of_a_copy() -> None:
+    """Make myst-nb's ``nb_merge_streams`` leave the executed notebook's outputs untouched."""
+    from myst_nb.core import render
+
+    merge = render.coalesce_streams
+    if getattr(merge, "merges_a_copy", False):
+        return
+
+    def coalesce_copy(outputs: list) -> list:
+        return merge(copy.deepcopy(outputs))
+
+    coalesce_copy.merges_a_copy = True  # type: ignore[attr-defined]
+    render.coalesce_streams = coalesce_copy
+
+
+def _write_cached_outputs() -> None:
+    """Make myst-nb's cache client put the cached outputs into the notebook it writes."""
+    from myst_nb.core.execute.cache import NotebookClientCache
+
+    start = NotebookClientCache.start_client
+    if getattr(start, "writes_cached_outputs", False):
+        return
+
+    def start_client(self: Any) -> None:
+        written = self._notebook  # the object myst-nb writes to _build/jupyter_execute
+        start(self)
+        merged = self._notebook
+        if merged is not written:  # a cache hit: outputs came back in a new object
+            written.cells = merged.cells
+            written.metadata = merged.metadata
+            self._notebook = written
+
+    start_client.writes_cached_outputs = True  # type: ignore[attr-defined]
+    NotebookClientCache.start_client = start_client
+
+
 def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinx.ext.mathjax")
+    _merge_streams_of_a_copy()
+    _write_cached_outputs()
     app.connect("config-inited", _use_local_mathjax)
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
