@@ -80,3 +80,57 @@ def test_bibliography_has_the_cited_papers():
         for key in re.findall(r"\{cite[:\w]*\}`([^`]+)`", path.read_text(encoding="utf-8")):
             for k in key.split(","):
                 assert k.strip() in keys, f"{path.name} cites unknown key {k}"
+
+
+_FIGURE_START = re.compile(r"^(?P<fence>:{3,}|`{3,})\{(?:glue:)?figure\}\s*(?P<arg>\S*)\s*$")
+
+
+def _figure_directives(markdown: str) -> list[tuple[str, dict[str, str], str]]:
+    """(argument, options, caption) of every ``{figure}`` / ``{glue:figure}`` directive."""
+    found = []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        start = _FIGURE_START.match(lines[i].strip())
+        if not start:
+            i += 1
+            continue
+        fence, options, body = start["fence"], {}, []
+        i += 1
+        while i < len(lines) and re.match(r"^:\w[\w-]*:", lines[i].strip()):
+            key, _, value = lines[i].strip()[1:].partition(":")
+            options[key] = value.strip()
+            i += 1
+        while i < len(lines) and lines[i].strip() != fence:
+            body.append(lines[i])
+            i += 1
+        found.append((start["arg"], options, " ".join(body).strip()))
+        i += 1
+    return found
+
+
+BOOK_NOTEBOOKS = [p for p in NOTEBOOKS if p.parent.name in ("chapters", "exercises")]
+
+
+@pytest.mark.parametrize("path", BOOK_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_figure_has_alt_text_and_a_caption(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        for arg, options, caption in _figure_directives(text):
+            where = f"cell {index}, figure {arg or '(unnamed)'}"
+            assert len(options.get("alt", "")) >= 20, f"{where}: no :alt: text worth reading"
+            assert caption, f"{where}: no caption"
+        for alt in re.findall(r"!\[([^\]]*)\]\(", text):
+            assert alt.strip(), f"cell {index}: a Markdown image without alt text"
+
+
+def test_the_figure_parser_finds_a_missing_alt_and_caption():
+    ok = ":::{glue:figure} fig-a\n:alt: A histogram of pixel values of the digits\n\nCaption.\n:::"
+    bad = "```{figure} pic.png\n:name: fig-b\n```"
+    assert _figure_directives(ok) == [
+        ("fig-a", {"alt": "A histogram of pixel values of the digits"}, "Caption.")
+    ]
+    assert _figure_directives(bad) == [("pic.png", {"name": "fig-b"}, "")]

@@ -1,5 +1,6 @@
 """Checks of a built HTML book: the static ones (pages, links, anchors) and, in Chromium, what
-a reader sees (images, figures, math, code outputs, console errors, failed requests).
+a reader sees (images that load and carry alt text, figures with a picture and a caption,
+math, code outputs, console errors, failed requests).
 
 Used by ``test_browser.py`` on the real book and by ``test_checkers.py`` on small made-up
 pages, which prove that every detector fires when it should.
@@ -265,6 +266,9 @@ async () => {
       const loaded = el.tagName !== 'IMG' || (el.complete && el.naturalWidth > 0);
       return loaded && box.width >= 24 && box.height >= 24;
     });
+    if (!fig.querySelector('figcaption, .caption')) {
+      problems.push(`figure ${name} has no caption`);
+    }
     const bare = fig.cloneNode(true);  // the figure's own text, without caption and buttons
     bare.querySelectorAll('figcaption, .caption, button').forEach(el => el.remove());
     const text = short(bare.textContent);
@@ -282,6 +286,14 @@ async () => {
           problems.push(`figure ${name}: its image ${img.getAttribute('src')} is blank`);
         }
       } catch (e) { /* a cross-origin image cannot be read; the load check covers it */ }
+    }
+  }
+
+  // Every picture of the page's content says in words what it shows (alt text).
+  const content = document.querySelector('.bd-article, main, article') || document.body;
+  for (const img of content.querySelectorAll('img')) {
+    if (!(img.getAttribute('alt') || '').trim()) {
+      problems.push(`image without alt text: ${img.getAttribute('src')}`);
     }
   }
 

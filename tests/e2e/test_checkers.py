@@ -73,7 +73,7 @@ PAGES = {
         "<a href='console.html'>3</a><a href='raw_math.html'>4</a>"
         "<a href='empty_figure.html'>5</a><a href='blank_figure.html'>6</a>"
         "<a href='traceback.html'>7</a><a href='external.html'>8</a>"
-        "<a href='bad_tex.html'>9</a>"
+        "<a href='bad_tex.html'>9</a><a href='no_alt.html'>10</a>"
         "<a href='_static/style.css'>not a page</a>",
         head=MATHJAX,
     ),
@@ -104,6 +104,10 @@ PAGES = {
     "blank_figure.html": html(
         "<figure id='fig-blank'><img src='_images/blank.png' alt='x'>"
         "<figcaption>c</figcaption></figure>"
+    ),
+    "no_alt.html": html(
+        "<figure id='fig-mute'><img src='_images/plot.png'></figure>"
+        "<p><img src='_images/plot.png' alt=' '></p>"
     ),
     "traceback.html": html(
         "<div class='cell_output docutils container'>"
@@ -174,6 +178,10 @@ def test_good_page_passes_and_its_math_renders(browser, site_url: str, tmp_path:
         ("empty_figure.html", ['empty figure fig-empty: no picture, only the text "<Figure size']),
         ("blank_figure.html", ["figure fig-blank: its image _images/blank.png is blank"]),
         ("traceback.html", ["a code cell shows an error", "ZeroDivisionError"]),
+        (
+            "no_alt.html",
+            ["figure fig-mute has no caption", "image without alt text: _images/plot.png"],
+        ),
         ("external.html", ["cdn.example.invalid/lib.js from another host"]),
     ],
 )
