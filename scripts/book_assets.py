@@ -6,7 +6,8 @@ Enabled in ``_config.yml``::
       local_extensions:
         book_assets: scripts/
 
-It does two things, both checked by ``tests/e2e/test_browser.py``:
+It does four things; the first two are checked by ``tests/e2e/test_browser.py``, the last
+two keep the notebooks that nbval re-executes (``_build/jupyter_execute``) honest:
 
 1. **MathJax from the book itself.** Sphinx's default ``mathjax_path`` is a CDN URL; a
    reader without a network (the test machines, a train, a ``file://`` copy of the book)
