@@ -97,6 +97,16 @@ def _check_int_tuple(value: object, name: str) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
+def _check_two_block_head(
+    filters: object, dense: object, dropout: object
+) -> tuple[tuple[int, ...], int, float]:
+    """Validate what :func:`mnist_cnn` and :func:`fashion_cnn` share: filters, dense, dropout."""
+    filters = _check_int_tuple(filters, "filters")
+    if len(filters) != 2:
+        raise ValueError(f"filters must hold exactly two ints (one per block), got {filters!r}.")
+    return filters, _check_positive_int(dense, "dense"), _check_rate(dropout, "dropout")
+
+
 # --------------------------------------------------------------------------------------
 # Builders
 # --------------------------------------------------------------------------------------
@@ -220,11 +230,7 @@ def mnist_cnn(
     """
     shape = _check_input_shape(input_shape, min_size=16)
     num_classes = _check_num_classes(num_classes)
-    filters = _check_int_tuple(filters, "filters")
-    if len(filters) != 2:
-        raise ValueError(f"filters must hold exactly two ints (one per block), got {filters!r}.")
-    dense = _check_positive_int(dense, "dense")
-    dropout = _check_rate(dropout, "dropout")
+    filters, dense, dropout = _check_two_block_head(filters, dense, dropout)
     batch_norm = _check_bool(batch_norm, "batch_norm")
     augment = _check_bool(augment, "augment")
 
@@ -318,11 +324,7 @@ def fashion_cnn(
     """
     shape = _check_input_shape(input_shape, min_size=4)
     num_classes = _check_num_classes(num_classes)
-    filters = _check_int_tuple(filters, "filters")
-    if len(filters) != 2:
-        raise ValueError(f"filters must hold exactly two ints (one per block), got {filters!r}.")
-    dense = _check_positive_int(dense, "dense")
-    dropout = _check_rate(dropout, "dropout")
+    filters, dense, dropout = _check_two_block_head(filters, dense, dropout)
 
     stack: list[keras.layers.Layer] = [keras.Input(shape=shape)]
     for block, n in enumerate(filters, start=1):

@@ -231,8 +231,31 @@ def _augment(spec: object, images: np.ndarray, seed: int, training: bool = True)
     return np.asarray(out)
 
 
-def _check_shape(spec, images, seed) -> str | None:
-    out = _augment(spec, images, seed)
+class _Augmented:
+    """The student's pipeline applied to one case's images, once per mode, for every check.
+
+    Building the pipeline and running it is the slow part of a check; the augmenter is
+    rebuilt with the case's seed, so every check of a case would compute the same output.
+    """
+
+    def __init__(self, spec: object, images: np.ndarray, seed: int) -> None:
+        self.spec, self.images, self.seed = spec, images, seed
+        self._out: dict[bool, np.ndarray] = {}
+
+    def __call__(self, training: bool = True) -> np.ndarray:
+        if training not in self._out:
+            self._out[training] = _augment(self.spec, self.images, self.seed, training)
+        return self._out[training]
+
+
+def _shape_changed(images: np.ndarray, out: np.ndarray) -> str | None:
+    if out.shape != images.shape:
+        return f"the output shape {out.shape} differs from the input shape {images.shape}"
+    return None
+
+
+def _check_shape(images: np.ndarray, augmented: _Augmented) -> str | None:
+    out = augmented()
     if out.shape != images.shape:
         return (
             f"your pipeline turns a batch of shape {images.shape} into shape {out.shape}; "
@@ -243,8 +266,8 @@ def _check_shape(spec, images, seed) -> str | None:
     return None
 
 
-def _check_range(spec, images, seed) -> str | None:
-    out = _augment(spec, images, seed)
+def _check_range(images: np.ndarray, augmented: _Augmented) -> str | None:
+    out = augmented()
     lo, hi = float(out.min()), float(out.max())
     if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-5 or hi > 1 + 1e-5:
         return (
@@ -255,12 +278,12 @@ def _check_range(spec, images, seed) -> str | None:
     return None
 
 
-def _check_no_flips(spec, images, seed) -> str | None:
+def _check_no_flips(images: np.ndarray, augmented: _Augmented) -> str | None:
     from cnncourse.pipelines import ORIENTATIONS, orientation_scores
 
-    out = _augment(spec, images, seed)
-    if out.shape != images.shape:
-        return f"the output shape {out.shape} differs from the input shape {images.shape}"
+    out = augmented()
+    if message := _shape_changed(images, out):
+        return message
     scores = orientation_scores(images, out, max_shift=MAX_SHIFT_SEARCH)
     flipped = scores[:, 1:].max(axis=1) > scores[:, 0] + FLIP_MARGIN
     if flipped.sum() > MAX_FLIPPED:
@@ -274,12 +297,12 @@ def _check_no_flips(spec, images, seed) -> str | None:
     return None
 
 
-def _check_moves_ink(spec, images, seed) -> str | None:
+def _check_moves_ink(images: np.ndarray, augmented: _Augmented) -> str | None:
     from cnncourse.pipelines import _pearson
 
-    out = _augment(spec, images, seed)
-    if out.shape != images.shape:
-        return f"the output shape {out.shape} differs from the input shape {images.shape}"
+    out = augmented()
+    if message := _shape_changed(images, out):
+        return message
     same_place = _pearson(images[..., 0].astype(np.float64), out[..., 0].astype(np.float64))
     fraction = float(np.mean(same_place < MOVED_BELOW))
     if fraction < MIN_MOVED_FRACTION:
@@ -291,12 +314,12 @@ def _check_moves_ink(spec, images, seed) -> str | None:
     return None
 
 
-def _check_small(spec, images, seed) -> str | None:
+def _check_small(images: np.ndarray, augmented: _Augmented) -> str | None:
     from cnncourse.pipelines import orientation_scores
 
-    out = _augment(spec, images, seed)
-    if out.shape != images.shape:
-        return f"the output shape {out.shape} differs from the input shape {images.shape}"
+    out = augmented()
+    if message := _shape_changed(images, out):
+        return message
     upright = orientation_scores(images, out, max_shift=MAX_SHIFT_SEARCH)[:, 0]
     p10 = float(np.percentile(upright, 10))
     if p10 < MIN_UPRIGHT_P10:
@@ -308,8 +331,8 @@ def _check_small(spec, images, seed) -> str | None:
     return None
 
 
-def _check_inference(spec, images, seed) -> str | None:
-    out = _augment(spec, images, seed, training=False)
+def _check_inference(images: np.ndarray, augmented: _Augmented) -> str | None:
+    out = augmented(training=False)
     if out.shape != images.shape or not np.allclose(out, images, atol=1e-6):
         return (
             "with training=False (what predict and evaluate use) your pipeline still "
@@ -338,10 +361,10 @@ def _augmentation_comparator(expected: dict, got: object) -> str | None:
     except ValueError as exc:
         return str(exc)
     images = np.asarray(expected["images"], dtype=np.float32)
-    seed = int(expected["seed"])
+    augmented = _Augmented(got, images, int(expected["seed"]))
     for name in expected["checks"]:
         try:
-            message = _AUGMENTATION_CHECKS[name](got, images, seed)
+            message = _AUGMENTATION_CHECKS[name](images, augmented)
         except Exception as exc:  # a layer that cannot be built or applied: say which
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return (
