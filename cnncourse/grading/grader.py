@@ -56,6 +56,7 @@ class CaseOutcome:
     passed: bool
     message: str = ""
     hidden: bool = False
+    mistake: str = ""  # a stable id of a recognised classic mistake ("flipped_kernel"), or ""
 
 
 @dataclass
@@ -69,6 +70,8 @@ class TaskOutcome:
     cases: list[CaseOutcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why the task scored 0 or stopped
     seconds: float = 0.0
+    calls_wrong: list[str] = field(default_factory=list)  # earlier tasks replaced by the reference
+    chapter: str = ""  # the book section that teaches the task (a link target)
 
 
 @dataclass
@@ -90,6 +93,7 @@ class SubmissionResult:
     seconds: float = 0.0
     duplicates: list[str] = field(default_factory=list)
     seed: int | None = None  # private: never shown to students
+    secret_fingerprint: str = ""  # short hash of the hidden-case secret (never the secret)
 
     def to_dict(self) -> dict:
         return asdict(self)
