@@ -82,7 +82,10 @@ def _grade(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnncourse`` command."""
+    from cnncourse import __version__
+
     parser = argparse.ArgumentParser(prog="cnncourse", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cnncourse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("assign", help="generate exercises/ from solutions/")
     p.add_argument(

@@ -75,11 +75,19 @@ class Assignment:
 
 
 def find_template(name: str, root: Path | None = None) -> tuple[Path, bytes]:
-    """The student notebook of exercise ``name`` (generated from ``solutions/`` if needed)."""
+    """The student notebook of exercise ``name`` (generated from ``solutions/`` if needed).
+
+    Without ``root``: the copy of ``exercises/`` an installed wheel carries
+    (``cnncourse/_exercises``), else the repository holding the package (editable install).
+    """
     if root is None:
         import cnncourse
 
-        root = Path(cnncourse.__file__).resolve().parent.parent
+        package = Path(cnncourse.__file__).resolve().parent
+        packaged = sorted((package / "_exercises").glob(f"{name}_*.ipynb"))
+        if packaged:
+            return packaged[0], packaged[0].read_bytes()
+        root = package.parent
     for folder in ("exercises", "solutions"):
         matches = sorted((root / folder).glob(f"{name}_*.ipynb"))
         if not matches:
