@@ -77,7 +77,56 @@ def _grade(args: argparse.Namespace) -> int:
         return 3
     print(summary_table(results, assignment, stats))
     print(f"wrote {Path(args.out) / 'gradebook.csv'}, results/ and feedback/ in {args.out}")
+    if args.shard is not None:
+        print("the class report is written by the final run without --shard")
+        return 0
+    return _class_view(Path(args.out), assignment, results, args.roster, "cnncourse grade")
+
+
+# --- class view (issue 14): class report, similarity, LMS exports, regrade deltas ---------
+def _class_view(out, assignment, results, roster_path, command: str) -> int:
+    from cnncourse.grading.classreport import write_class_view
+    from cnncourse.grading.lms import RosterError, load_roster
+
+    try:
+        roster = load_roster(roster_path) if roster_path else None
+    except RosterError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 2
+    view = write_class_view(out, assignment, results, roster=roster)
+    print(f"wrote {view.report.name}, {view.similarity.name} ({len(view.pairs)} similar pairs)")
+    print(f"wrote {', '.join(p.name for p in view.exports)} (Canvas, Moodle)")
+    if view.changes is None:
+        print("first report in this folder: the next run lists the grades that change")
+    else:
+        print(f"{len(view.changes)} student(s) whose grade changed: see {view.changes_csv}")
+        for c in view.changes[:20]:
+            print(f"  {c.student}: {c.delta:+g} ({'; '.join(c.reasons)})")
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnncourse.grading.assignment import AssignmentError, load_assignment
+    from cnncourse.grading.gradebook import load_state
+
+    out = Path(args.out)
+    try:
+        assignment = load_assignment(args.assignment, args.template)
+    except (AssignmentError, OSError) as exc:
+        print(f"cnncourse report: {exc}", file=sys.stderr)
+        return 2
+    states = sorted((out / ".state").glob("*.json"))
+    results = [r for p in states if (r := load_state(out, p.stem)) is not None]
+    results = [r for r in results if r.assignment == assignment.name]
+    if not results:
+        print(f"cnncourse report: no graded {assignment.name} results in {out}", file=sys.stderr)
+        return 2
+    return _class_view(out, assignment, results, args.roster, "cnncourse report")
+
+
+# --- end of the class view ---------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--max-mb", type=float, default=20.0, help="largest file graded (default: 20)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    g.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
     g.set_defaults(func=_grade)
+
+    r = sub.add_parser(
+        "report",
+        help="rewrite the class report, similarity page and LMS exports of a graded folder",
+        description="Rewrite class_report.html, similarity.html, canvas_grades.csv, "
+        "moodle_grades.csv and regrade_changes.csv from the results in OUT (no grading).",
+    )
+    r.add_argument("out", help="output folder of `cnncourse grade`")
+    r.add_argument("--assignment", "-a", required=True, help="exercise graded, e.g. ex01")
+    r.add_argument("--template", help="student notebook (default: exercises/<assignment>_*)")
+    r.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
+    r.set_defaults(func=_report)
     return parser
 
 
