@@ -1,17 +1,39 @@
-"""Run a student's task cells in a walled-off child process and collect their outputs.
+"""Run a student's task cells in a bubblewrap sandbox of their own and collect the outputs.
 
-The parent side of ``worker.py``. A :class:`Worker` starts one *zygote* process
-(``python -I -S worker.py``) that sets up its isolation once and imports NumPy once; every
-job then costs one ``fork`` instead of a Python start-up. :meth:`Worker.run` sends the
-task cells and the case inputs, enforces a wall-clock timeout per task by killing the
-child's whole process group, and starts a fresh child for the tasks after one that timed
-out or crashed. What comes back is data only (see :mod:`cnncourse.grading.wire`); no
-verdict is decided here, and nothing a child sends is executed.
+The parent side of ``worker.py``. Every job (the task cells of one submission, or the
+tasks left after one that timed out or crashed) runs in a fresh sandbox made by
+`bubblewrap <https://github.com/containers/bubblewrap>`_ (``bwrap``, the tool Flatpak is
+built on), configured as an *allow-list*:
+
+- its own pid, network, IPC, UTS and mount namespaces (``--unshare-*``), killed with the
+  grader (``--die-with-parent``), in a session of its own (``--new-session``);
+- a read-only view of only the interpreter, the standard library, the virtual
+  environment's site-packages and the system's shared libraries; any ``cnncourse`` package
+  inside them is covered by an empty tmpfs. Nothing else of the disk exists inside: no
+  course checkout, no solutions, no submissions, no output folder, no home folders;
+- a private ``/tmp`` per job (a size-limited tmpfs) that holds the working directory and
+  disappears with the sandbox;
+- as root: no user namespace, but the worker changes to a user id of its own per worker
+  slot (``BASE_UID + slot``), so resource limits count its processes alone; as an
+  ordinary user: a user namespace with the grader's own id and no capabilities;
+- resource limits (``Limits``) set by the worker before any student code.
+
+:meth:`Worker.run` sends the job, then the inputs of one case at a time (the next only
+after the previous output came back), enforces a wall-clock deadline per task while data
+streams, reads with bounded bytes, lines and nesting, and kills the sandbox on timeout.
+What comes back is data only (see :mod:`cnncourse.grading.wire`); no verdict is decided
+here, and nothing a child sends is executed.
+
+Where the sandbox cannot be created, :meth:`Worker.start` raises
+:class:`SandboxUnavailable` with the reason and how to enable it, unless the worker was made
+with ``isolation="allow-none"``; it then runs jobs as plain processes and says so in
+:attr:`Worker.protections` (``NOT_ISOLATED``).
 
 Examples
 --------
 >>> with Worker(Limits(timeout_s=5)) as worker:  # doctest: +SKIP
-...     run = worker.run([TaskJob("ex00.f", "def f(x):\\n    return 2 * x", "f")], [[((2,), {})]])
+...     run = worker.run([TaskJob("ex00.f", "def f(x):\\n    return 2 * x", "f")],
+...                      [[encode(((2,), {}))]])
 >>> run.tasks[0].cases[0]["value"]  # doctest: +SKIP
 4
 """
@@ -21,35 +43,81 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cnncourse.grading import worker as _worker_module
-from cnncourse.grading.worker import recv_frame, send_frame
+from cnncourse.grading.worker import frame_bytes
 
-__all__ = ["Limits", "SandboxError", "TaskJob", "TaskRun", "Worker", "WorkerRun"]
+__all__ = [
+    "NOT_ISOLATED",
+    "Limits",
+    "LineReader",
+    "SandboxError",
+    "SandboxUnavailable",
+    "TaskJob",
+    "TaskRun",
+    "Worker",
+    "WorkerRun",
+    "sandbox_command",
+]
 
 WORKER_PATH = Path(_worker_module.__file__).resolve()
+WORKER_IN_SANDBOX = "/run/cnncourse/worker.py"
 #: Jobs of worker slot ``k`` run as user id ``BASE_UID + k`` when the grader runs as root,
-#: so that one job can neither signal nor read another and its processes can be counted.
+#: so that their processes can be counted and they own nothing of the grader's.
 BASE_UID = 1_900_000_000
-MAX_LINE = 96 * 2**20
+#: Bounds on what one job may send back; together they keep the parent's memory per job
+#: under 100 MB whatever the child writes (see :class:`LineReader`).
+MAX_LINE = 12 * 2**20
+MAX_JOB_BYTES = 40 * 2**20
+MAX_LINES = 100_000
+MAX_TOKENS = 200_000
 FORGED = "wrote into the grader's private channel"
+NOT_ISOLATED = (
+    "NOT ISOLATED: grading ran without a sandbox, as the grader's own user (--allow-unisolated)"
+)
+
+HOW_TO_ENABLE = """\
+How to enable the sandbox:
+  - install bubblewrap: apt-get install bubblewrap (Debian/Ubuntu), dnf install bubblewrap;
+  - as an ordinary user it needs unprivileged user namespaces: sysctl
+    kernel.unprivileged_userns_clone=1 (older Debian), user.max_user_namespaces > 0, and on
+    Ubuntu 24.04+ kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile
+    for bwrap);
+  - in a Docker/Podman container the default seccomp and AppArmor profiles refuse new
+    namespaces: run the container with
+        --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+    (grading as an ordinary user inside), or, grading as root inside the container, with
+        --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+  - in Kubernetes: a securityContext with seccompProfile Unconfined and AppArmor
+    unconfined (and capabilities add SYS_ADMIN when running as root).
+To grade anyway, without isolation (student code can then read the disk, including the
+solutions, and interfere with the grader), pass --allow-unisolated: every gradebook row and
+feedback page then says that grading ran without isolation."""
 
 
 class SandboxError(RuntimeError):
-    """The worker itself failed (not the student's code): the grader cannot go on."""
+    """The worker itself failed (not the student's code)."""
+
+
+class SandboxUnavailable(SandboxError):
+    """The sandbox cannot be created on this machine (the message says why and what to do)."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one child.
+    """Resource limits of one job.
 
     Parameters
     ----------
@@ -60,18 +128,18 @@ class Limits:
     file_mb : int
         Largest file the code may write (``RLIMIT_FSIZE``).
     nproc : int
-        Processes of the job's user (``RLIMIT_NPROC``; only enforced with a user of its own).
+        Processes of the job's user (``RLIMIT_NPROC``).
     output_mb : int
-        Largest output of one case the child may send back.
+        Largest output (array or saved object) of one case the child may send back.
     scratch_mb : int
-        Size of the private ``/tmp`` (a tmpfs) where the platform allows one.
+        Size of the job's private ``/tmp`` (a tmpfs).
     """
 
     timeout_s: float = 10.0
     memory_mb: int = 1024
     file_mb: int = 32
     nproc: int = 16
-    output_mb: int = 32
+    output_mb: int = 8
     scratch_mb: int = 128
 
 
@@ -88,7 +156,7 @@ class TaskJob:
 
 @dataclass
 class TaskRun:
-    """What happened to one task in the child(ren)."""
+    """What happened to one task in the sandbox(es)."""
 
     started: bool = False
     finished: bool = False
@@ -109,6 +177,90 @@ class WorkerRun:
     setup_error: str | None = None
 
 
+# --------------------------------------------------------------------------- bounded reading
+
+
+class Overflow(Exception):
+    """The child sent more than a job may (bytes, one line, or lines)."""
+
+
+class LineReader:
+    """Split a byte stream into lines in linear time, with hard bounds.
+
+    Raises :class:`Overflow` when the stream exceeds ``max_bytes`` in total, a line exceeds
+    ``max_line`` bytes or there are more than ``max_lines`` lines.
+
+    Examples
+    --------
+    >>> r = LineReader(max_line=10)
+    >>> r.feed(b'{"a": 1}\\n{"b"')
+    [b'{"a": 1}']
+    >>> r.feed(b": 2}\\n")
+    [b'{"b": 2}']
+    >>> r.feed(b"x" * 11)
+    Traceback (most recent call last):
+    ...
+    cnncourse.grading.sandbox.Overflow: a line longer than 10 bytes
+    """
+
+    def __init__(
+        self, max_line: int = MAX_LINE, max_bytes: int = MAX_JOB_BYTES, max_lines: int = MAX_LINES
+    ) -> None:
+        self.max_line, self.max_bytes, self.max_lines = max_line, max_bytes, max_lines
+        self.buffer = bytearray()
+        self.received = 0
+        self.lines = 0
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise Overflow(f"more than {self.max_bytes >> 20} MB in total")
+        scan = len(self.buffer)
+        self.buffer += chunk
+        out = []
+        begin = 0
+        while True:
+            end = self.buffer.find(b"\n", scan)
+            if end < 0:
+                break
+            self.lines += 1
+            if self.lines > self.max_lines:
+                raise Overflow(f"more than {self.max_lines} lines")
+            out.append(bytes(self.buffer[begin:end]))
+            begin = scan = end + 1
+        del self.buffer[:begin]
+        if len(self.buffer) > self.max_line:
+            raise Overflow(f"a line longer than {self.max_line} bytes")
+        return out
+
+
+def parse_event(line: bytes) -> dict | None:
+    """One event line as a dict, or ``None`` for anything malformed (never raises).
+
+    Nesting is bounded by the JSON parser's recursion limit (a ``RecursionError`` is caught)
+    and the number of containers and items by :data:`MAX_TOKENS`, counted in linear time
+    before parsing, so a line cannot make the parent build a huge structure.
+
+    Examples
+    --------
+    >>> parse_event(b'{"ev": "done", "task": 0}')
+    {'ev': 'done', 'task': 0}
+    >>> parse_event(b"[" * 200_000) is None
+    True
+    """
+    tokens = line.count(b",") + line.count(b"[") + line.count(b"{")
+    if tokens > MAX_TOKENS:
+        return None
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return event if isinstance(event, dict) else None
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -116,17 +268,15 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _python_paths() -> list[str]:
+def python_paths() -> list[str]:
     """The standard library and site-packages: all a child may import from."""
-    import site
-
     bases = tuple(os.path.realpath(p) for p in {sys.base_prefix, sys.base_exec_prefix})
     paths = [p for p in sys.path if p and os.path.realpath(p).startswith(bases)]
     paths += site.getsitepackages()
     out: list[str] = []
     for p in paths:
         p = os.path.realpath(p)
-        if os.path.isdir(p) and p not in out and not os.path.exists(os.path.join(p, "cnncourse")):
+        if os.path.isdir(p) and p not in out:
             out.append(p)
     return out
 
@@ -143,37 +293,118 @@ def course_paths() -> list[str]:
     return paths
 
 
-def _untraversable_ancestors(paths: list[str]) -> list[str]:
-    """Folders an unprivileged user cannot enter on the way to ``paths`` (e.g. ``/root``)."""
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _read_only_sources(extra: list[str]) -> list[str]:
+    """What the sandbox shows, read-only: interpreter, its libraries, the shared libraries."""
+    wanted = [os.path.realpath(sys.executable), *python_paths(), *extra]
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if libdir and os.path.isdir(libdir) and not _inside(os.path.realpath(libdir), "/usr"):
+        wanted.append(os.path.realpath(libdir))  # libpython of a pyenv/conda interpreter
+    for system in ("/usr/lib", "/usr/lib64", "/usr/lib32", "/etc/ld.so.cache"):
+        if os.path.exists(system) and not os.path.islink(system):
+            wanted.append(system)
+    out: list[str] = []
+    for p in sorted(set(wanted), key=lambda p: (p.count("/"), p)):
+        if not any(_inside(p, o) for o in out):
+            out.append(p)
+    return out
+
+
+def _hidden_inside(sources: list[str], hide: list[str]) -> list[str]:
+    """Folders inside the shown ones that must look empty: any ``cnncourse`` package in a
+    site-packages folder, the course's own folders and ``hide``."""
     found = []
-    for p in paths:
-        parts = Path(p).parts
-        for i in range(2, len(parts)):
-            ancestor = str(Path(*parts[:i]))
-            try:
-                if not os.stat(ancestor).st_mode & 0o001:
-                    found.append(ancestor)
-                    break
-            except OSError:
-                break
+    for p in python_paths():
+        candidate = os.path.join(p, "cnncourse")
+        if os.path.isdir(candidate):
+            found.append(candidate)
+    for p in [*course_paths(), *hide]:
+        p = os.path.realpath(p)
+        if os.path.isdir(p) and any(_inside(p, s) for s in sources):
+            found.append(p)
     return sorted(set(found))
 
 
+def sandbox_command(
+    limits: Limits, slot: int = 0, hide: list[str] | None = None, show: list[str] | None = None
+) -> list[str]:
+    """The ``bwrap`` arguments of one job's sandbox (the command to run goes after them).
+
+    ``show`` adds read-only folders or files (the artifact evaluator's job folder); ``hide``
+    lists folders that must look empty if they lie inside what is shown.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed.\n" + HOW_TO_ENABLE)
+    root = os.geteuid() == 0
+    argv = [bwrap, "--die-with-parent", "--new-session"]
+    if root:
+        # No user namespace: the worker changes to a user id of its own, which needs these
+        # two capabilities until it does; every other capability is dropped.
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        argv += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-all"]
+    sources = _read_only_sources(list(show or []))
+    # Parent folders of what is shown, traversable by the job's user (bwrap would make
+    # them 0700 as the grader), in order.
+    parents = {str(a) for src in sources for a in Path(src).parents if str(a) != "/"}
+    for folder in sorted(parents, key=lambda p: (p.count("/"), p)):
+        if not os.path.islink(folder):
+            argv += ["--perms", "0755", "--dir", folder]
+    for src in sources:
+        argv += ["--ro-bind", src, src]
+    for link in ("/lib", "/lib64", "/lib32", "/bin"):
+        if os.path.islink(link):
+            argv += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link) and link not in sources:
+            argv += ["--ro-bind", link, link]
+    for path in _hidden_inside(sources, list(hide or [])):
+        argv += ["--perms", "0555", "--size", "4096", "--tmpfs", path]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp"]
+    argv += ["--ro-bind", str(WORKER_PATH), WORKER_IN_SANDBOX]
+    argv += ["--chdir", "/tmp", "--setenv", "HOME", "/tmp"]
+    return argv
+
+
+def _probe(argv: list[str]) -> str | None:
+    """Why a sandbox made with ``argv`` cannot run Python (``None`` when it can)."""
+    code = "import sys, os; sys.exit(0 if os.listdir('/tmp') == [] else 3)"
+    try:
+        proc = subprocess.run(
+            [*argv, os.path.realpath(sys.executable), "-I", "-S", "-c", code],
+            capture_output=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()[-500:]
+        return f"bwrap exited with status {proc.returncode}: {err or 'no message'}"
+    return None
+
+
 class Worker:
-    """A pre-warmed worker (one zygote process) that runs jobs one at a time.
+    """Runs jobs one at a time, each in a fresh sandbox.
 
     Parameters
     ----------
     limits : Limits
     slot : int
-        Index of this worker in a pool (decides its user id when running as root).
+        Index of this worker in a pool (decides the jobs' user id when running as root).
     hide : list of str
-        Extra folders the student's code must not see (the submissions, the outputs);
-        the course package and project are always hidden.
-    preload : list of str
-        Modules the zygote imports once (default: NumPy).
-    namespaces : bool
-        Use Linux namespaces where possible (tests switch it off to check the fallback).
+        Extra folders the student's code must not see, should they lie inside what the
+        sandbox shows (the submissions and outputs normally do not).
+    isolation : {"require", "allow-none", "none"}
+        ``"require"``: :meth:`start` raises :class:`SandboxUnavailable` when no sandbox can
+        be made. ``"allow-none"``: fall back to unisolated processes (said in
+        :attr:`protections`). ``"none"``: never sandbox (tests of that mode).
     """
 
     def __init__(
@@ -182,23 +413,20 @@ class Worker:
         slot: int = 0,
         hide: list[str] | None = None,
         preload: list[str] | None = None,
-        namespaces: bool = True,
+        isolation: str = "require",
     ) -> None:
+        if isolation not in ("require", "allow-none", "none"):
+            raise ValueError(f"unknown isolation {isolation!r}")
         self.limits = limits or Limits()
         self.slot = slot
-        self.hide = sorted({str(Path(p).resolve()) for p in [*course_paths(), *(hide or [])]})
-        self.preload = preload if preload is not None else ["numpy"]
-        self.namespaces = namespaces
-        self.proc: subprocess.Popen | None = None
-        self.sock: socket.socket | None = None
+        self.hide = sorted({str(Path(p).resolve()) for p in hide or []})
+        self.isolation = isolation
+        self.preload = ["numpy"] if preload is None else list(preload)
+        self.isolated = False
+        self.argv: list[str] = []
         self.protections: list[str] = []
         self.notes: list[str] = []
-        # The zygote's own stderr (never a student's: children write to /dev/null).
-        self._log = (
-            open(os.environ["CNNCOURSE_WORKER_LOG"], "ab")
-            if os.environ.get("CNNCOURSE_WORKER_LOG")
-            else subprocess.DEVNULL
-        )
+        self.started = False
 
     # ----- lifecycle
 
@@ -210,109 +438,104 @@ class Worker:
         self.close()
 
     def start(self) -> None:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"}
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(WORKER_PATH), str(child.fileno())],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._log,
-                env=env,
-                cwd="/",
-            )
-        finally:
-            child.close()
-        self.sock = parent
-        expose = _python_paths()
+        """Check that a sandbox can be made here; decide the protections."""
+        why = None
+        if self.isolation != "none":
+            try:
+                self.argv = sandbox_command(self.limits, self.slot, self.hide)
+                why = _probe(self.argv)
+            except SandboxUnavailable as exc:
+                why = str(exc).split("\n")[0]
+            if why is None:
+                self.isolated = True
+            elif self.isolation == "require":
+                raise SandboxUnavailable(
+                    f"cannot create the grading sandbox: {why}\n{HOW_TO_ENABLE}"
+                )
         root = os.geteuid() == 0
-        config = {
-            "sys_path": expose,
-            "expose": expose,
-            "hide": self.hide,
-            "mask": ["/tmp", "/var/tmp", "/dev/shm"]
-            + (_untraversable_ancestors(expose) if root else []),
-            "scratch": "/tmp",
-            "scratch_mb": self.limits.scratch_mb,
-            "uid": BASE_UID + self.slot if root else None,
-            "preload": self.preload,
-            "namespaces": self.namespaces,
-            "limits": {
-                "memory_mb": self.limits.memory_mb,
-                "cpu_s": int(self.limits.timeout_s) + 2,
-                "file_mb": self.limits.file_mb,
-                "nproc": self.limits.nproc,
-                "output_mb": self.limits.output_mb,
-            },
-        }
-        send_frame(self.sock, config)
-        ready = self._recv(timeout=120)
-        if not isinstance(ready, dict) or ready.get("op") != "ready":
-            raise SandboxError(f"the grading worker did not start: {ready!r}")
-        self.protections = list(ready.get("protections", []))
-        self.notes = list(ready.get("notes", []))
+        if self.isolated:
+            self.protections = [
+                "bubblewrap sandbox per job: own pid, network, IPC and mount namespaces",
+                "read-only view of the interpreter and its libraries only",
+                f"private /tmp per job ({self.limits.scratch_mb} MB)",
+                f"unprivileged user {BASE_UID + self.slot}" if root else "user namespace",
+            ]
+        else:
+            self.protections = [NOT_ISOLATED]
+            if why:
+                self.notes.append(f"no sandbox: {why}")
+        self.started = True
 
     def close(self) -> None:
-        if self.sock is not None:
-            try:
-                send_frame(self.sock, {"op": "exit"})
-            except OSError:
-                pass
-            self.sock.close()
-            self.sock = None
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        self.started = False
 
     def restart(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
         self.close()
         self.start()
-
-    def _recv(self, timeout: float) -> Any:
-        assert self.sock is not None
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
-            raise SandboxError(f"the grading worker did not answer within {timeout:g} s")
-        try:
-            frame, fds = recv_frame(self.sock)
-        except (EOFError, OSError, ValueError) as exc:
-            raise SandboxError(f"the grading worker died ({exc})") from exc
-        for fd in fds:
-            os.close(fd)
-        return frame
 
     # ----- running a submission
 
     def run(self, tasks: list[TaskJob], inputs: list[list[Any]], preamble: str = "") -> WorkerRun:
         """Run every task; ``inputs[i]`` lists ``(args, kwargs)`` of task ``i``'s cases
         already encoded with :func:`cnncourse.grading.wire.encode`."""
+        if not self.started:
+            self.start()
         runs = [TaskRun() for _ in tasks]
         protections = list(self.protections)
         start = 0
         setup_error = None
         while start < len(tasks):
-            first = self._job(tasks, inputs, preamble, start, runs)
-            if first is not None:
-                protections = list(dict.fromkeys(self.protections + first.get("applied", [])))
-                setup_error = setup_error or first.get("setup_error")
-            # Continue after the first task that did not finish (timed out or crashed).
+            hello = self._job(tasks, inputs, preamble, start, runs)
+            if hello is not None:
+                protections = list(dict.fromkeys(self.protections + hello.get("applied", [])))
+                setup_error = setup_error or hello.get("setup_error")
             unfinished = [i for i in range(start, len(tasks)) if not runs[i].finished]
             if not unfinished:
                 break
             stuck = unfinished[0]
-            run = runs[stuck]
-            if run.problem is None:
-                run.problem = "the grading process stopped before this task finished"
-            run.finished = True
+            if runs[stuck].problem is None:
+                runs[stuck].problem = "the grading process stopped before this task finished"
+            runs[stuck].finished = True
             start = stuck + 1
         return WorkerRun(runs, protections, setup_error)
+
+    def _config(self, n_tasks: int, workdir: str) -> dict:
+        limits = self.limits
+        return {
+            "sys_path": python_paths(),
+            "expose": python_paths(),
+            "hide": course_paths() + self.hide,
+            # Unisolated, the job runs as the grader's user (the interpreter may not even
+            # be readable by another one): nothing is promised then.
+            "uid": BASE_UID + self.slot if os.geteuid() == 0 and self.isolated else None,
+            "workdir": workdir,
+            "preload": self.preload,
+            "limits": {
+                "memory_mb": limits.memory_mb,
+                "cpu_s": (int(limits.timeout_s) + 2) * max(1, n_tasks) + 5,
+                "file_mb": limits.file_mb,
+                "nproc": limits.nproc,
+                "output_mb": limits.output_mb,
+            },
+        }
+
+    def _spawn(self, sock: socket.socket, workdir: str) -> subprocess.Popen:
+        python = os.path.realpath(sys.executable)
+        if self.isolated:
+            argv = [*self.argv, python, "-I", "-S", WORKER_IN_SANDBOX, str(sock.fileno())]
+        else:
+            argv = [python, "-I", "-S", str(WORKER_PATH), str(sock.fileno())]
+        log = os.environ.get("CNNCOURSE_WORKER_LOG")  # start-up errors, for debugging
+        return subprocess.Popen(
+            argv,
+            pass_fds=(sock.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "ab") if log else subprocess.DEVNULL,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"},
+            cwd="/",
+            start_new_session=True,
+        )
 
     def _job(
         self,
@@ -322,11 +545,17 @@ class Worker:
         start: int,
         runs: list[TaskRun],
     ) -> dict | None:
+        workdir = "/tmp/work"
+        scratch = None
+        if not self.isolated:  # a fresh folder of its own; removed without following links
+            scratch = tempfile.mkdtemp(prefix="cnncourse-job-")
+            workdir = os.path.join(scratch, "work")
+            os.mkdir(workdir, 0o700)
         request = {
             "op": "job",
+            "config": self._config(len(tasks) - start, workdir),
             "preamble": preamble,
             "start": start,
-            "inputs": inputs,
             "tasks": [
                 {
                     "id": t.id,
@@ -335,150 +564,202 @@ class Worker:
                     "artifact": t.artifact,
                     "exec": t.exec,
                     "replay": t.exec and runs[i].cell_ok,
+                    "cases": len(inputs[i]) if i >= start else 0,
                 }
                 for i, t in enumerate(tasks)
             ],
         }
-        read_fd, write_fd = os.pipe()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             try:
-                send_frame(self.sock, request, fds=[write_fd])
+                proc = self._spawn(child, workdir)
+            except OSError as exc:
+                raise SandboxError(f"could not start the grading sandbox: {exc}") from exc
             finally:
-                os.close(write_fd)
-            reply = self._recv(timeout=60)
-            if reply.get("op") != "started":
-                raise SandboxError(f"the grading worker refused a job: {reply.get('error')}")
-            return self._follow(int(reply["pid"]), read_fd, start, runs)
-        finally:
-            os.close(read_fd)
-
-    def _follow(self, pid: int, read_fd: int, start: int, runs: list[TaskRun]) -> dict | None:
-        """Read the child's events until the zygote says it exited; kill it on timeout."""
-        assert self.sock is not None
-        timeout = self.limits.timeout_s
-        deadline = time.monotonic() + timeout + 2.0  # start-up and replayed cells
-        current = None
-        task_started = 0.0
-        buffer = bytearray()
-        hello: dict | None = None
-        exited: dict | None = None
-        killed_for: int | None = None
-        eof = False
-        received = 0
-        budget = self.limits.output_mb * 2**20 * 4 + 2**20
-
-        def tamper() -> None:
-            target = current if current is not None else start
-            if FORGED not in runs[target].violations:
-                runs[target].violations.append(FORGED)
-
-        def handle(line: bytes) -> None:
-            nonlocal current, task_started, hello, deadline
+                child.close()
             try:
-                event = json.loads(line)
-            except ValueError:
-                event = None
-            if not isinstance(event, dict):
-                tamper()
-                return
-            kind = event.get("ev")
-            task = event.get("task")
-            valid = isinstance(task, int) and start <= task < len(runs)
-            if kind == "hello" and hello is None:
-                hello = {"applied": [str(a) for a in event.get("applied", [])][:10]}
-            elif kind == "setup_error" and hello is not None:
-                hello["setup_error"] = str(event.get("error"))[:300]
-            elif kind == "start" and valid and not runs[task].started:
-                current = task
-                runs[task].started = True
-                task_started = time.monotonic()
-                deadline = task_started + timeout
-            elif kind == "cell" and valid and task == current:
-                error = event.get("error")
-                runs[task].cell_ok = error is None
-                runs[task].cell_error = None if error is None else str(error)[:1000]
-            elif (
-                kind == "case"
-                and valid
-                and task == current
-                and isinstance(event.get("case"), int)
-                and event["case"] not in runs[task].cases
-            ):
-                runs[task].cases[event["case"]] = event
-            elif kind == "done" and valid and task == current:
-                runs[task].finished = True
-                runs[task].seconds = time.monotonic() - task_started
-            elif kind == "violation":
-                target = current if current is not None else start
-                runs[target].violations.append(str(event.get("what"))[:200])
-            else:  # out of order, duplicated or unknown: not written by the worker
-                tamper()
+                return _Follow(self.limits, proc, parent, inputs, start, runs).run(
+                    frame_bytes(request)
+                )
+            finally:
+                _kill(proc)
+        finally:
+            parent.close()
+            if scratch is not None:
+                _remove(scratch)
 
-        while exited is None:
-            wait = max(0.0, deadline - time.monotonic()) if killed_for is None else 5.0
-            watch = [self.sock] + ([read_fd] if not eof else [])
-            readable, _, _ = select.select(watch, [], [], wait)
-            if read_fd in readable:
-                chunk = os.read(read_fd, 2**20)
-                if not chunk:
-                    eof = True
-                received += len(chunk)
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, _, rest = bytes(buffer).partition(b"\n")
-                    buffer = bytearray(rest)
-                    handle(line)
-                if len(buffer) > MAX_LINE or received > budget:
-                    buffer.clear()
-                    if killed_for is None:
-                        killed_for = current if current is not None else start
-                        runs[killed_for].problem = "your code sent too much output to the grader"
-                        _kill(pid)
-                    eof = True
-            if self.sock in readable:
-                frame = self._recv(timeout=1)
-                if frame.get("op") == "exited":
-                    exited = frame
-                continue
-            if not readable and killed_for is None:
-                killed_for = current if current is not None else start
-                runs[killed_for].problem = f"timed out after {timeout:g} s"
-                _kill(pid)
-            elif not readable:
-                raise SandboxError("the grading worker did not reap a killed job")
-        # The zygote has reaped every process of the job: drain what is left in the pipe.
+
+def _remove(path: str) -> None:
+    """Remove a job folder without following symbolic links or changing permissions.
+
+    :func:`shutil.rmtree` works with file descriptors relative to each folder on Linux, so
+    a link planted by the job is removed, never followed. What cannot be removed stays.
+    """
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the sandbox: bwrap's death takes its whole pid namespace with it."""
+    if proc.poll() is None:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired as exc:
+        raise SandboxError("the grading sandbox could not be stopped") from exc
+
+
+class _Follow:
+    """The parent's side of one job: send inputs one case at a time, read events."""
+
+    def __init__(self, limits, proc, sock, inputs, start, runs) -> None:
+        self.limits, self.proc, self.sock = limits, proc, sock
+        self.inputs, self.start, self.runs = inputs, start, runs
+        self.out = bytearray()
+        self.current: int | None = None
+        self.sent: dict[int, int] = {}
+        self.hello: dict | None = None
+        self.task_started = 0.0
+        self.deadline = time.monotonic() + limits.timeout_s + 5.0  # start-up, replayed cells
+
+    def tamper(self) -> None:
+        target = self.current if self.current is not None else self.start
+        if FORGED not in self.runs[target].violations:
+            self.runs[target].violations.append(FORGED)
+
+    def send_case(self, task: int, k: int) -> None:
+        self.sent[task] = k + 1
+        self.out += frame_bytes(
+            {"op": "case", "task": task, "case": k, "input": self.inputs[task][k]}
+        )
+
+    def handle(self, event: dict | None) -> None:
+        if event is None:
+            self.tamper()
+            return
+        runs = self.runs
+        kind, task = event.get("ev"), event.get("task")
+        valid = type(task) is int and self.start <= task < len(runs)
+        current = self.current
+        if kind == "hello" and self.hello is None:
+            applied = event.get("applied")
+            applied = applied if isinstance(applied, list) else []
+            self.hello = {"applied": [str(a)[:200] for a in applied][:10]}
+        elif kind == "setup_error" and self.hello is not None:
+            self.hello["setup_error"] = str(event.get("error"))[:300]
+        elif kind == "start" and valid and not runs[task].started and task != current:
+            self.current = task
+            runs[task].started = True
+            self.task_started = time.monotonic()
+            self.deadline = self.task_started + self.limits.timeout_s
+        elif kind == "cell" and valid and task == current and task not in self.sent:
+            error = event.get("error")
+            runs[task].cell_ok = error is None
+            runs[task].cell_error = None if error is None else str(error)[:1000]
+            self.sent[task] = 0
+            if error is None and self.inputs[task]:
+                self.send_case(task, 0)
+        elif (
+            kind == "case"
+            and valid
+            and task == current
+            and type(event.get("case")) is int
+            and event["case"] == self.sent.get(task, 0) - 1
+            and event["case"] not in runs[task].cases
+        ):
+            k = event["case"]
+            runs[task].cases[k] = event
+            if k + 1 < len(self.inputs[task]):
+                self.send_case(task, k + 1)
+        elif (
+            kind == "done"
+            and valid
+            and task == current
+            and task in self.sent
+            and len(runs[task].cases) == (self.sent[task] if runs[task].cell_ok else 0)
+        ):
+            runs[task].finished = True
+            runs[task].seconds = time.monotonic() - self.task_started
+        elif kind == "violation":
+            target = current if current is not None else self.start
+            what = str(event.get("what"))[:200]
+            if len(runs[target].violations) < 5:
+                runs[target].violations.append(what)
+        else:  # out of order, duplicated or unknown: not written by the worker
+            self.tamper()
+
+    def stop(self, problem: str) -> None:
+        target = self.current if self.current is not None else self.start
+        if self.runs[target].problem is None:
+            self.runs[target].problem = problem
+        _kill(self.proc)
+
+    def run(self, request: bytes) -> dict | None:
+        sock = self.sock
+        sock.setblocking(False)
+        self.out += request
+        reader = LineReader(min(MAX_LINE, (self.limits.output_mb * 4 // 3 + 1) * 2**20))
+        timeout = self.limits.timeout_s
+        eof = False
+        last = len(self.runs) - 1
         while not eof:
-            readable, _, _ = select.select([read_fd], [], [], 1.0)
+            if self.runs[last].finished:
+                break  # everything is in: the sandbox has nothing more to say
+            wait = self.deadline - time.monotonic()
+            if wait <= 0:
+                self.stop(f"timed out after {timeout:g} s")
+                break
+            writers = [sock] if self.out else []
+            readable, writable, _ = select.select([sock], writers, [], wait)
+            if writable:
+                try:
+                    n = sock.send(self.out[: 2**20])
+                    del self.out[:n]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.out.clear()
             if not readable:
-                break
-            chunk = os.read(read_fd, 2**20)
+                continue
+            try:
+                chunk = sock.recv(2**20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
             if not chunk:
+                eof = True
                 break
-            buffer += chunk
-            while b"\n" in buffer and len(buffer) <= MAX_LINE:
-                line, _, rest = bytes(buffer).partition(b"\n")
-                buffer = bytearray(rest)
-                handle(line)
-        if current is not None and not runs[current].finished and runs[current].problem is None:
-            runs[current].problem = _death_message(exited)
-        return hello
+            try:
+                lines = reader.feed(chunk)
+            except Overflow as exc:
+                self.stop(f"your code sent too much output to the grader ({exc})")
+                break
+            for line in lines:
+                self.handle(parse_event(line))
+        current = self.current
+        if current is not None and not self.runs[current].finished:
+            if self.runs[current].problem is None:
+                try:
+                    status = self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    _kill(self.proc)
+                    status = self.proc.returncode
+                self.runs[current].problem = _death_message(status)
+        return self.hello
 
 
-def _kill(pid: int) -> None:
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def _death_message(exited: dict) -> str:
-    if "signal" in exited:
-        name = _signal_name(int(exited["signal"]))
+def _death_message(status: int | None) -> str:
+    if status is not None and status < 0:
+        status = 128 - status
+    if status is not None and status > 128:
+        name = _signal_name(status - 128)
         if name == "SIGXCPU":
             return "used more CPU time than allowed"
         if name == "SIGKILL":
             return "was killed (out of memory, or too many processes)"
         return f"crashed the Python process ({name}, e.g. a segmentation fault)"
-    code = exited.get("exit")
-    return f"ended the grading process (exit status {code}, e.g. with os._exit)"
+    return f"ended the grading process (exit status {status}, e.g. with os._exit)"
