@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 from html.parser import HTMLParser
@@ -29,6 +30,7 @@ from cnncourse.grading.grader import CaseOutcome, SubmissionResult, TaskOutcome
 from cnncourse.grading.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
+BOOK = "https://book.example.org/cnn/"
 ARGS = ["-a", "ex01", "--template", str(TEMPLATE), "--timeout", "2", "--memory-mb", "512"]
 
 
@@ -41,7 +43,15 @@ def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("class")
     subs = make_class(tmp / "submissions")
     out = tmp / "out"
-    assert _grade(subs, out) == 0
+    before = os.environ.get("CNNCOURSE_BOOK_URL")
+    os.environ["CNNCOURSE_BOOK_URL"] = BOOK
+    try:
+        assert _grade(subs, out) == 0
+    finally:
+        if before is None:
+            del os.environ["CNNCOURSE_BOOK_URL"]
+        else:
+            os.environ["CNNCOURSE_BOOK_URL"] = before
     return subs, out
 
 
@@ -429,3 +439,15 @@ def test_heading_ids_are_the_ones_sphinx_writes():
     for _, heading in SECTIONS.values():
         assert heading_id(heading) == make_id(heading.replace("`", ""))
     assert book_link("ex02.conv2d", "https://x.org/b").startswith("https://x.org/b/chapters/")
+
+
+def test_feedback_pages_link_each_task_to_its_section_of_the_book(graded):
+    _, out = graded
+    page = (out / "feedback" / "erin.html").read_text(encoding="utf-8")
+    links = [h for h in _parse(page).links if h.startswith(BOOK)]
+    assert links == [
+        BOOK + "chapters/01_why_cnns.html#the-parameter-explosion",
+        BOOK + "chapters/01_why_cnns.html#the-parameter-explosion",
+        BOOK + "chapters/01_why_cnns.html#move-the-digit-a-few-pixels",
+    ]
+    assert "In the book: <a" in page and "1.2 Move the digit a few pixels" in page

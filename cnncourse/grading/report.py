@@ -7,9 +7,15 @@
 - :func:`gradescope_json`: the schema of Gradescope's ``results.json`` (``score``,
   ``output``, ``tests`` with ``name``, ``score``, ``max_score``, ``output``,
   ``visibility``).
-- :func:`feedback_html`: one self-contained page per student. Everything is escaped; public
-  cases show their names and messages, hidden cases only "passed" or a generic message;
-  no inputs of hidden cases, no solution code, no expected values beyond the public ones.
+- :func:`feedback_html`: one self-contained page per student, rendered by Jinja2 with
+  autoescaping from ``templates/feedback.html.j2``; public cases show their names and
+  messages, hidden cases only "passed" or a generic message; no inputs of hidden cases, no
+  solution code, no expected values beyond the public ones.
+
+Every string that may come from a submission (messages, file names) goes through
+:func:`clean_text` first (via :func:`sanitized`): lone surrogates -- from a ``"\\ud800"`` in
+an exception message, or from a file name that is not UTF-8 -- become U+FFFD, so no output
+format can fail to encode it. Rows and pages say when grading ran without isolation.
 
 All files are written atomically (:func:`atomic_write`): a temporary file in the same
 folder, flushed, then renamed over the target, so a kill never leaves half a file.
@@ -25,10 +31,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from cnncourse.booklinks import book_link, section_title
 from cnncourse.grading.grader import SubmissionResult
 
 __all__ = [
     "atomic_write",
+    "clean_text",
+    "is_isolated",
+    "sanitized",
     "feedback_html",
     "gradebook_rows",
     "gradescope_json",
@@ -36,11 +46,60 @@ __all__ = [
 ]
 
 
+def clean_text(text: object) -> str:
+    """``text`` as a string that encodes to UTF-8 (lone surrogates become U+FFFD).
+
+    Examples
+    --------
+    >>> clean_text("ok")
+    'ok'
+    >>> clean_text("bad \\ud800 char")
+    'bad \\ufffd char'
+    >>> clean_text(os.fsdecode(b"jos\\xe9.ipynb"))
+    'jos\\ufffd.ipynb'
+    """
+    text = str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape" if _escaped_only(text) else "surrogatepass")
+        return raw.decode("utf-8", "replace")
+
+
+def _escaped_only(text: str) -> bool:
+    """Whether every surrogate in ``text`` stands for a raw byte (``os.fsdecode``)."""
+    return all("\udc80" <= ch <= "\udcff" for ch in text if "\ud800" <= ch <= "\udfff")
+
+
+def _clean(value):
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            setattr(value, f.name, _clean(getattr(value, f.name)))
+    return value
+
+
+def sanitized(result: SubmissionResult) -> SubmissionResult:
+    """A copy of ``result`` whose every string is safe to write in any format."""
+    return _clean(copy.deepcopy(result))
+
+
+def is_isolated(result: SubmissionResult) -> bool:
+    """Whether ``result`` was graded in the sandbox (not with ``--allow-unisolated``)."""
+    return not any(str(p).startswith("NOT ISOLATED") for p in result.protections)
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = clean_text(data).encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -62,13 +121,25 @@ def _fmt(points: float) -> str:
 
 def _cell(text: str) -> str:
     """Neutralise spreadsheet formulas (CSV injection) in free text."""
-    text = str(text).replace("\r", " ").replace("\n", " ")
+    text = clean_text(text).replace("\r", " ").replace("\n", " ")
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
 
 
 def gradebook_rows(results: list[SubmissionResult], task_ids: list[str]) -> list[list[str]]:
     """Header and rows of the gradebook, sorted by student id."""
-    rows = [["student_id", *task_ids, "total", "max", "status", "reason", "duplicates", "file"]]
+    rows = [
+        [
+            "student_id",
+            *task_ids,
+            "total",
+            "max",
+            "status",
+            "reason",
+            "duplicates",
+            "file",
+            "isolation",
+        ]
+    ]
     for r in sorted(results, key=lambda r: r.student):
         points = {t.id: t.points for t in r.tasks}
         rows.append(
@@ -81,6 +152,7 @@ def gradebook_rows(results: list[SubmissionResult], task_ids: list[str]) -> list
                 _cell(r.reason),
                 _cell(" ".join(r.duplicates)),
                 _cell(Path(r.file).name),
+                "sandbox" if is_isolated(r) else "NONE (graded without isolation)",
             ]
         )
     return rows
@@ -102,9 +174,12 @@ def _task_text(task) -> str:
 
 def gradescope_json(result: SubmissionResult) -> dict:
     """The result in Gradescope's ``results.json`` schema."""
+    result = sanitized(result)
     summary = f"{_fmt(result.total)}/{_fmt(result.max_total)} points"
     if result.status != "ok":
         summary += f". Problems: {result.reason}"
+    if not is_isolated(result):
+        summary += f". {NOT_ISOLATED}"
     return {
         "score": result.total,
         "output": summary,
@@ -123,51 +198,28 @@ def gradescope_json(result: SubmissionResult) -> dict:
     }
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;
-color:#222}table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
-td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
-.pass{color:#176f2c}.fail{color:#b00020}.problem{background:#fff4e5;padding:.5rem;
-border-left:4px solid #e69500;margin:.5rem 0}code{white-space:pre-wrap}
-"""
+@functools.cache
+def _templates():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(str(Path(__file__).resolve().parent / "templates")),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
+        undefined=StrictUndefined,
+    )
 
 
 def feedback_html(result: SubmissionResult) -> str:
-    """A readable, self-contained feedback page for one student (everything escaped)."""
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(result.assignment)} feedback: {e(result.student)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>{e(result.assignment)}: {e(_fmt(result.total))} / {e(_fmt(result.max_total))}"
-        " points</h1>",
-        f"<p>Student: <strong>{e(result.student)}</strong>. File: {e(Path(result.file).name)}.</p>",
-    ]
-    if result.status != "ok" and not result.tasks:
-        parts.append(f'<div class="problem">{e(result.reason)}</div>')
-    for note in result.notes:
-        parts.append(f'<p class="note">Note: {e(note)}</p>')
-    for t in result.tasks:
-        parts.append(
-            f"<h2>{e(t.id)} &mdash; {e(t.title)}: {e(_fmt(t.points))} / "
-            f"{e(_fmt(t.max_points))}</h2>"
-        )
-        for p in t.problems:
-            parts.append(f'<div class="problem">{e(p)}</div>')
-        if t.cases:
-            parts.append("<table><tr><th>case</th><th>result</th></tr>")
-            for c in t.cases:
-                cls, word = ("pass", "passed") if c.passed else ("fail", "failed")
-                msg = "" if c.passed or not c.message else f": <code>{e(c.message)}</code>"
-                parts.append(f'<tr><td>{e(c.name)}</td><td class="{cls}">{word}{msg}</td></tr>')
-            parts.append("</table>")
-    parts.append(
-        "<p>Hidden cases use inputs drawn at random when grading; their inputs are not "
-        "shown. Re-run the notebook's check cells to see the public cases in detail.</p>"
+    """A readable, self-contained feedback page for one student (autoescaped)."""
+    r = sanitized(result)
+    note = next((p for p in r.protections if p.startswith("NOT ISOLATED")), NOT_ISOLATED)
+    return _templates().get_template("feedback.html.j2").render(
+        r=r,
+        file_name=Path(r.file).name,
+        isolated=is_isolated(r),
+        isolation_note=note,
+        points=_fmt,
     )
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
 
 
 def result_json(result: SubmissionResult) -> str:
