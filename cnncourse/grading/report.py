@@ -23,16 +23,20 @@ folder, flushed, then renamed over the target, so a kill never leaves half a fil
 
 from __future__ import annotations
 
+import copy
 import csv
-import html
+import functools
 import io
 import json
 import os
+import re
 import tempfile
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from cnncourse.booklinks import book_link, section_title
 from cnncourse.grading.grader import SubmissionResult
+from cnncourse.grading.sandbox import NOT_ISOLATED
 
 __all__ = [
     "atomic_write",
@@ -63,13 +67,10 @@ def clean_text(text: object) -> str:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        raw = text.encode("utf-8", "surrogateescape" if _escaped_only(text) else "surrogatepass")
-        return raw.decode("utf-8", "replace")
+        return _SURROGATES.sub("\ufffd", text)
 
 
-def _escaped_only(text: str) -> bool:
-    """Whether every surrogate in ``text`` stands for a raw byte (``os.fsdecode``)."""
-    return all("\udc80" <= ch <= "\udcff" for ch in text if "\ud800" <= ch <= "\udfff")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _clean(value):
@@ -213,12 +214,18 @@ def feedback_html(result: SubmissionResult) -> str:
     """A readable, self-contained feedback page for one student (autoescaped)."""
     r = sanitized(result)
     note = next((p for p in r.protections if p.startswith("NOT ISOLATED")), NOT_ISOLATED)
-    return _templates().get_template("feedback.html.j2").render(
-        r=r,
-        file_name=Path(r.file).name,
-        isolated=is_isolated(r),
-        isolation_note=note,
-        points=_fmt,
+    return (
+        _templates()
+        .get_template("feedback.html.j2")
+        .render(
+            r=r,
+            file_name=Path(r.file).name,
+            isolated=is_isolated(r),
+            isolation_note=note,
+            points=_fmt,
+            link=lambda t: book_link(t.id, chapter=getattr(t, "chapter", "") or ""),
+            link_title=lambda t: section_title(t.id),
+        )
     )
 
 
