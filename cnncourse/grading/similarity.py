@@ -61,7 +61,7 @@ from cnncourse.grading.submission import (
 __all__ = ["Pair", "answer_documents", "find_similar", "template_code"]
 
 K = 25  # characters of filtered code per fingerprint (copydetect's default noise threshold)
-THRESHOLD = 0.6  # the larger overlap fraction from which a pair is listed
+THRESHOLD = 0.7  # the larger overlap fraction from which a pair is listed (see the bench)
 MIN_SHARED = 40  # characters of filtered code a pair must share to be listed
 
 
