@@ -26,6 +26,7 @@ from cnncourse.grading.gradebook import collect, in_shard, student_id
 from cnncourse.grading.grader import grade_file
 from cnncourse.grading.report import feedback_html, gradescope_json
 from cnncourse.grading.sandbox import Limits, TaskJob, Worker
+from cnncourse.grading.secret import task_rng
 from cnncourse.grading.static import check_answer
 from cnncourse.grading.wire import WireError, decode, encode
 
@@ -88,13 +89,30 @@ def test_correct_submission_passes_public_and_hidden_cases(assignment, worker):
     result = grade_file(HOSTILE / "correct.json", assignment, worker, "alice")
     assert result.total == 7 and result.status == "ok"
     hidden = [c for t in result.tasks for c in t.cases if c.hidden]
-    assert len(hidden) == 10 and all(c.passed for c in hidden)
+    assert len(hidden) >= 30 and all(c.passed for c in hidden)
     assert any("audit hook" in p for p in result.protections)
 
 
-def test_hidden_cases_are_drawn_per_submission(assignment, worker):
-    seeds = {grade_file(HOSTILE / "wrong.json", assignment, worker).seed for _ in range(3)}
-    assert len(seeds) == 3
+def _without_times(result) -> dict:
+    data = result.to_dict()
+    data["seconds"] = 0
+    for task in data["tasks"]:
+        task["seconds"] = 0
+    return data
+
+
+def test_hidden_cases_come_from_the_instructors_secret(assignment, worker):
+    # Issue 13: the same secret gives the same cases (and grade); another secret others.
+    one, two = bytes(32), bytes(31) + b"\1"
+    a = grade_file(HOSTILE / "wrong.json", assignment, worker, secret=one)
+    b = grade_file(HOSTILE / "wrong.json", assignment, worker, secret=one)
+    c = grade_file(HOSTILE / "wrong.json", assignment, worker, secret=two)
+    assert a.secret_fingerprint == b.secret_fingerprint != c.secret_fingerprint
+    assert _without_times(a) == _without_times(b)
+    assert [c.passed for t in a.tasks for c in t.cases] == [
+        c.passed for t in b.tasks for c in t.cases
+    ]
+    assert a.seed is None and one.hex() not in json.dumps(a.to_dict())
 
 
 def test_sandbox_shows_only_the_interpreter_and_its_libraries(worker):
@@ -183,13 +201,14 @@ def test_feedback_escapes_and_hides_hidden_inputs(assignment, worker, tmp_path):
                 "    raise ValueError(f'<script>alert(1)</script> {n_inputs} {units}')"
             )
     path.write_text(json.dumps(nb), encoding="utf-8")
-    result = grade_file(path, assignment, worker)
+    secret = bytes(range(32))
+    result = grade_file(path, assignment, worker, secret=secret)
     page = feedback_html(result)
     assert "<script>" not in page and "&lt;script&gt;" in page
     hidden = [c for c in result.tasks[0].cases if c.hidden]
-    assert all(c.message == "your code raised ValueError" for c in hidden)
+    assert all(c.message.startswith("your code raised ValueError") for c in hidden)
     text = json.dumps(gradescope_json(result))
-    drawn = assignment.tasks[0].task.hidden_cases(np.random.default_rng(result.seed))
+    drawn = assignment.tasks[0].task.hidden_cases(task_rng(secret, "ex01.dense_params"))
     for case in drawn:  # neither the names nor the inputs of hidden cases leak
         n, units = case.args
         assert case.name not in page and case.name not in text

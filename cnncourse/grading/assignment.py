@@ -4,9 +4,9 @@ The *template* is the generated student notebook (``exercises/exNN_<topic>.ipynb
 is missing, the student version is generated on the fly from ``solutions/``). From it the
 grader takes the order of the task cells, the name of the function each task asks for (from
 its check cell ``check("exNN.name", name)``) and the imports of the setup cell (all but
-``cnncourse``). The cases come from :mod:`cnncourse.tasks`. A task module may also declare
-``ARTIFACTS`` (see :mod:`cnncourse.grading.artifacts`) for tasks whose answer is a saved
-object such as a Keras model rather than a value.
+``cnncourse``) and the course's example cells (which the grader does not run unchanged).
+The cases, limits and artifacts come from the exercise its task module declares
+(:class:`cnncourse.exercise.Exercise`).
 
 Examples
 --------
@@ -21,19 +21,19 @@ import ast
 import hashlib
 import importlib
 import inspect
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnncourse.checking import Task
+from cnncourse import notebook_format as fmt
+from cnncourse.exercise import Task
 from cnncourse.grading.artifacts import ArtifactSpec
 from cnncourse.grading.static import function_names
 from cnncourse.grading.submission import read_notebook
 
 __all__ = ["Assignment", "AssignmentError", "GradedTask", "find_template", "load_assignment"]
 
-GRADER_VERSION = "1"
-CHECK_CALL = re.compile(r"""check\(\s*["']([\w.]+)["']\s*,\s*([A-Za-z_]\w*)\s*\)""")
+GRADER_VERSION = "2"
+CHECK_CALL = fmt.CHECK_CALL
 
 
 class AssignmentError(ValueError):
@@ -64,6 +64,7 @@ class Assignment:
     version: str
     template: Path | None = None
     notes: list[str] = field(default_factory=list)
+    given: frozenset[str] = frozenset()  # normalised sources of the course's example cells
 
     @property
     def max_points(self) -> float:
@@ -112,8 +113,7 @@ def _preamble(cells: list[dict]) -> str:
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
-        meta = cell["metadata"].get("cnncourse")
-        if isinstance(meta, dict) and "task" in meta:
+        if fmt.task_id(cell) is not None:
             break
         try:
             tree = ast.parse(cell["source"])
@@ -164,14 +164,18 @@ def load_assignment(
             tasks = tasks_for(name)
         except KeyError as exc:
             raise AssignmentError(str(exc.args[0])) from exc
-        module = importlib.import_module(f"cnncourse.tasks.{name}")
-        artifacts = dict(getattr(module, "ARTIFACTS", {})) if artifacts is None else artifacts
-        digest.update(inspect.getsource(module).encode())
+        from cnncourse.tasks import exercise
+
+        declared = exercise(name)
+        artifacts = dict(declared.artifacts) if artifacts is None else artifacts
+        digest.update(
+            inspect.getsource(importlib.import_module(f"cnncourse.tasks.{name}")).encode()
+        )
     else:
         digest.update(repr([(t.id, t.points) for t in tasks]).encode())
-    import cnncourse.checking
+    import cnncourse.exercise
 
-    digest.update(inspect.getsource(cnncourse.checking).encode())
+    digest.update(inspect.getsource(cnncourse.exercise).encode())
     if template is None:
         path, data = find_template(name)
     else:
@@ -182,14 +186,17 @@ def load_assignment(
     checks: dict[str, str] = {}
     task_cells: dict[str, str] = {}
     order: list[str] = []
+    given: set[str] = set()
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
-        meta = cell["metadata"].get("cnncourse")
-        if isinstance(meta, dict) and isinstance(meta.get("task"), str):
-            task_cells[meta["task"]] = cell["source"]
-            order.append(meta["task"])
-        for task_id, fn in CHECK_CALL.findall(cell["source"]):
+        task_id = fmt.task_id(cell)
+        if task_id is not None:
+            task_cells[task_id] = cell["source"]
+            order.append(task_id)
+        elif order and fmt.check_id(cell) is None and not fmt.check_calls(cell["source"]):
+            given.add("\n".join(line.rstrip() for line in cell["source"].strip().splitlines()))
+        for task_id, fn in fmt.check_calls(cell["source"]):
             checks.setdefault(task_id, fn)
     registry = {t.id: t for t in tasks}
     missing = [t for t in registry if t not in task_cells]
@@ -210,13 +217,15 @@ def load_assignment(
         graded.append(
             GradedTask(registry[task_id], fn, task_cells[task_id], (artifacts or {}).get(task_id))
         )
-    return Assignment(name, graded, _preamble(cells), digest.hexdigest()[:16], path)
+    return Assignment(
+        name, graded, _preamble(cells), digest.hexdigest()[:16], path, given=frozenset(given)
+    )
 
 
 def grading_limits(exercise: str, **overrides: float | int | None):
     """The :class:`~cnncourse.grading.sandbox.Limits` to grade ``exercise`` with.
 
-    An exercise module may raise the defaults with ``GRADING_LIMITS`` (a dict of ``Limits``
+    An exercise may raise the defaults with its declared ``limits`` (a dict of ``Limits``
     fields): tasks that import TensorFlow need more memory, time and threads than NumPy
     tasks. Explicit ``overrides`` that are not ``None`` (the command-line flags) win.
 
@@ -227,11 +236,9 @@ def grading_limits(exercise: str, **overrides: float | int | None):
     >>> grading_limits("ex01", timeout_s=3.0).timeout_s
     3.0
     """
-    import importlib
-
     from cnncourse.grading.sandbox import Limits
+    from cnncourse.tasks import exercise as declared
 
-    module = importlib.import_module(f"cnncourse.tasks.{exercise}")
-    values = dict(getattr(module, "GRADING_LIMITS", {}))
+    values = dict(declared(exercise).limits)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Limits(**values)

@@ -43,6 +43,8 @@ from cnncourse.grading.report import (
     write_gradebook,
 )
 from cnncourse.grading.sandbox import Limits, SandboxError, Worker
+from cnncourse.grading.secret import KEY_NAME, fingerprint
+from cnncourse.grading.secret import load_or_create as load_secret
 from cnncourse.grading.submission import MAX_BYTES, SubmissionError, file_digest, read_bytes
 
 __all__ = ["Entry", "collect", "grade_class", "in_shard", "student_id", "summary_table"]
@@ -194,10 +196,18 @@ def grade_class(
     progress: bool = True,
     max_bytes: int = MAX_BYTES,
     log: Callable[[str], None] | None = None,
+    secret_path: Path | None = None,
 ) -> tuple[list[SubmissionResult], dict]:
-    """Grade every submission under ``inputs`` into ``out``; return results and run stats."""
+    """Grade every submission under ``inputs`` into ``out``; return results and run stats.
+
+    The hidden cases come from the instructor's secret in ``secret_path`` (default
+    ``out/.hidden-cases.key``), created on the first grading (see
+    :mod:`cnncourse.grading.secret`).
+    """
     log = log or (lambda message: print(message, file=sys.stderr))
     out.mkdir(parents=True, exist_ok=True)
+    secret = load_secret(secret_path or out / KEY_NAME)
+    secret_id = fingerprint(secret)
     entries, warnings = collect(inputs, id_pattern)
     for w in warnings:
         log(f"warning: {w}")
@@ -215,6 +225,7 @@ def grade_class(
             and digest
             and cached.sha256 == digest
             and cached.version == assignment.version
+            and cached.secret_fingerprint == secret_id
             and entry.problem is None
         ):
             cached.duplicates = [str(p.name) for p in entry.duplicates]
@@ -246,7 +257,7 @@ def grade_class(
                 def task(entry: Entry, digest: str) -> SubmissionResult:
                     worker = pool.get()
                     try:
-                        return _grade_one(entry, digest, assignment, worker, max_bytes)
+                        return _grade_one(entry, digest, assignment, worker, max_bytes, secret)
                     finally:
                         pool.put(worker)
 
@@ -269,7 +280,12 @@ def grade_class(
 
 
 def _grade_one(
-    entry: Entry, digest: str, assignment: Assignment, worker: Worker, max_bytes: int
+    entry: Entry,
+    digest: str,
+    assignment: Assignment,
+    worker: Worker,
+    max_bytes: int,
+    secret: bytes | None = None,
 ) -> SubmissionResult:
     if entry.problem is not None:
         result = _error_result(entry.student, entry.path, digest, assignment, entry.problem)
@@ -278,7 +294,12 @@ def _grade_one(
         for attempt in range(2):
             try:
                 result = grade_file(
-                    entry.path, assignment, worker, entry.student, max_bytes=max_bytes
+                    entry.path,
+                    assignment,
+                    worker,
+                    entry.student,
+                    max_bytes=max_bytes,
+                    secret=secret,
                 )
                 break
             except SandboxError as exc:  # the worker broke down: restart it, try once more
@@ -295,6 +316,8 @@ def _grade_one(
                         f"grader error (the submission was not graded): {exc}",
                     )
     assert result is not None
+    if secret is not None and not result.secret_fingerprint:
+        result.secret_fingerprint = fingerprint(secret)
     result.duplicates = [str(p.name) for p in entry.duplicates]
     return result
 

@@ -187,3 +187,227 @@ def extract_answers(cells: list[dict], functions: dict[str, str]) -> Answers:
             source = source[:MAX_CELL_CHARS]
         answers.sources[task] = source
     return answers
+
+
+# --------------------------------------------------------------------------- what runs
+
+
+@dataclass
+class TaskPlan:
+    """What the grader runs for one task: a segment of the notebook, ending at its check.
+
+    ``source`` is the Python the worker executes for the task: every code cell since the
+    previous task's segment, in notebook order, ending with the cell whose check call
+    decides what is graded. The task's own cell (the one that defines its function) is
+    inlined verbatim, starting at line ``offset + 1`` of ``source``, so that the line
+    numbers in error messages can be mapped back; every other cell is one line that runs
+    it with the stand-ins of :data:`SHIMS`, ignoring its errors.
+    """
+
+    task: str
+    function: str
+    graded: str  # the name the worker calls: the function the check cell saw (wrapped)
+    source: str = ""
+    own: str | None = None  # the task's own cell (Python), None when the task is missing
+    offset: int = 0
+    cells: list[int] = field(default_factory=list)  # notebook code-cell numbers, 1-based
+    without_own: str = ""  # the same segment without the task's own cell
+
+
+@dataclass
+class Plan:
+    """The whole notebook as the grader runs it."""
+
+    tasks: list[TaskPlan]
+    notes: list[str] = field(default_factory=list)
+
+
+def graded_name(task: str) -> str:
+    """The worker-side name of the function graded for ``task``."""
+    return "_cnncourse_graded_" + re.sub(r"\W", "_", task)
+
+
+#: Stand-ins the grader defines before the student's cells: ``check`` remembers the
+#: function each check cell saw, ``display`` and ``get_ipython()`` do what is harmless
+#: (``%time`` runs its statement; shell commands and other magics do nothing).
+SHIMS = """
+def _cnncourse_shims():
+    g = globals()
+    checked = {}
+
+    class Shell:
+        def run_line_magic(self, name, line, *args, **kwargs):
+            if name in ("time", "timeit", "capture", "prun"):
+                exec(compile(line, "<magic>", "exec"), g)
+
+        def run_cell_magic(self, name, line, cell, *args, **kwargs):
+            if name in ("time", "timeit", "capture", "prun"):
+                exec(compile(cell, "<magic>", "exec"), g)
+
+        def system(self, *args, **kwargs):
+            return None
+
+        def getoutput(self, *args, **kwargs):
+            return []
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    shell = Shell()
+
+    def get_ipython():
+        return shell
+
+    def display(*args, **kwargs):
+        return None
+
+    def check(task_id, fn=None, *args, **kwargs):
+        checked[str(task_id)] = fn
+
+    def cell(name, source):
+        try:
+            exec(compile(source, name, "exec"), g)
+        except BaseException as exc:
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                raise
+            # Jupyter would show the error and go on with the next cell on Run all; the
+            # check cell's function decides the grade.
+
+    def wrap(fn):
+        import numpy
+
+        def graded(*args, **kwargs):
+            before = [numpy.copy(a) if isinstance(a, numpy.ndarray) else None for a in args]
+            out = fn(*args, **kwargs)
+            changed = False
+            for a, b in zip(args, before):
+                if b is not None and isinstance(a, numpy.ndarray):
+                    if a.shape != b.shape or not numpy.array_equal(
+                        a, b, equal_nan=b.dtype.kind in "fc"
+                    ):
+                        changed = True
+            return {"__cnncourse_output__": out, "mutated": changed}
+
+        return graded
+
+    def pick(task_id, function, graded, wrapped):
+        fn = checked[task_id] if task_id in checked else g.get(function)
+        g[graded] = wrap(fn) if wrapped and callable(fn) else fn
+
+    g.update(get_ipython=get_ipython, display=display, check=check)
+    g["_cnncourse_cell"] = cell
+    g["_cnncourse_pick"] = pick
+
+
+_cnncourse_shims()
+del _cnncourse_shims
+"""
+
+
+def _normal(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def plan_submission(
+    cells: list[dict],
+    functions: dict[str, str],
+    *,
+    given: set[str] | None = None,
+    wrapped: set[str] | None = None,
+    forbidden: Any = None,
+) -> Plan:
+    """Decide what the grader runs for each task (``functions``: task id -> function name).
+
+    Rules (the ones written in every exercise's introduction):
+
+    - code cells run from the top, in order, up to the check cell of each task; cells
+      after the last check cell do not run;
+    - each task is graded on the function its check cell checked: the last cell whose
+      metadata names the task as checked, else the first cell calling
+      ``check("<task>", ...)``; without a check cell, the task's own cell decides;
+    - the task's own cell is the last cell up to there that defines its function (the
+      task id in the metadata only breaks ties when no cell defines it);
+    - skipped: the course's unchanged example cells (``given``: their normalised sources)
+      after the first task, and cells for which ``forbidden(source)`` returns problems
+      (cells that import the course package);
+    - IPython syntax is turned into Python (:func:`cnncourse.notebook_format.to_python`)
+      and ``from cnncourse.checking import check`` is replaced by the grader's ``check``.
+    """
+    from cnncourse.notebook_format import (
+        binds,
+        check_calls,
+        check_id,
+        defines,
+        strip_check_import,
+        task_id,
+        to_python,
+    )
+
+    given = given or set()
+    wrapped = set(functions) if wrapped is None else wrapped
+    plan = Plan([])
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    python = [strip_check_import(to_python(c["source"][:MAX_CELL_CHARS])) for c in code]
+    first_task = next(
+        (
+            i
+            for i, c in enumerate(code)
+            if task_id(c) in functions or set(defines(python[i])) & set(functions.values())
+        ),
+        len(code),
+    )
+    skip: dict[int, str] = {}
+    for i, c in enumerate(code):
+        if i > first_task and task_id(c) is None and _normal(c["source"]) in given:
+            skip[i] = "example"
+        elif forbidden is not None and forbidden(python[i]):
+            skip[i] = "forbidden"
+    # Where each task's check happens.
+    ends: dict[str, int] = {}
+    for task in functions:
+        by_meta = [i for i, c in enumerate(code) if check_id(c) == task]
+        by_call = [i for i, src in enumerate(python) if any(t == task for t, _ in check_calls(src))]
+        if by_meta:
+            ends[task] = by_meta[-1]
+        elif by_call:
+            ends[task] = by_call[0]
+    done = -1
+    for task, function in functions.items():
+        tp = TaskPlan(task, function, graded_name(task))
+        limit = ends.get(task)
+        defining = [
+            i
+            for i in range(len(code))
+            if (limit is None or i <= max(limit, done)) and function in binds(python[i])
+        ]
+        tagged = [i for i, c in enumerate(code) if task_id(c) == task]
+        own = defining[-1] if defining else (tagged[-1] if tagged else None)
+        if own is None and limit is None:
+            plan.tasks.append(tp)
+            continue
+        end = max(done, limit if limit is not None else own)
+        if own is not None:
+            end = max(end, own)
+            tp.own = python[own]
+        lines: list[str] = []
+        others: list[str] = []
+        for i in range(done + 1, end + 1):
+            if skip.get(i) == "forbidden" and i != own:
+                plan.notes.append(f"cell {i + 1} imports the course package and was not run")
+                continue
+            if i in skip and i != own:
+                continue
+            tp.cells.append(i + 1)
+            if i == own:
+                tp.offset = len(lines)
+                lines.append(python[i].rstrip("\n"))
+            else:
+                line = f"_cnncourse_cell({f'<cell {i + 1}>'!r}, {python[i]!r})"
+                lines.append(line)
+                others.append(line)
+        pick = f"_cnncourse_pick({task!r}, {function!r}, {tp.graded!r}, {task in wrapped!r})"
+        tp.source = "\n".join([*lines, pick]) + "\n"
+        tp.without_own = "\n".join([*others, pick]) + "\n"
+        done = end
+        plan.tasks.append(tp)
+    return plan

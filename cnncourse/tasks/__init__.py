@@ -1,8 +1,9 @@
 """Task definitions of the exercises: one module per exercise (``ex01``, ``ex02``, ...).
 
-Each module defines ``TASKS``, a list of :class:`cnncourse.checking.Task`. A task id is
-``"<module>.<name>"`` and is the same string that the exercise notebook's cell metadata
-(``{"cnncourse": {"task": ..., "points": ...}}``) and its ``check(...)`` call use.
+Each module declares ``EXERCISE``, one :class:`cnncourse.exercise.Exercise`: its tasks,
+their points and cases, the earlier tasks each calls, its grading limits and artifacts. A
+task id is ``"<module>.<name>"`` and is the same string that the exercise notebook's cell
+metadata (``{"cnncourse": {"task": ..., "points": ...}}``) and its ``check(...)`` call use.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from cnncourse.checking import Task
+from cnncourse.exercise import Exercise, Task
 
-__all__ = ["all_tasks", "get_task", "tasks_for"]
+__all__ = ["all_tasks", "exercise", "exercise_names", "get_task", "tasks_for"]
 
 
-def tasks_for(exercise: str) -> list[Task]:
-    """All tasks of one exercise, e.g. ``tasks_for("ex01")``.
+def exercise(name: str) -> Exercise:
+    """The declared exercise ``name`` (``"ex01"``).
 
     Raises
     ------
@@ -24,10 +25,23 @@ def tasks_for(exercise: str) -> list[Task]:
         When no exercise of that name exists; the message lists the ones that do.
     """
     names = _exercise_names()
-    if exercise not in names:
-        raise KeyError(f"unknown exercise {exercise!r}; known exercises: {', '.join(names)}")
-    module = importlib.import_module(f"{__name__}.{exercise}")
-    return list(module.TASKS)
+    if name not in names:
+        raise KeyError(f"unknown exercise {name!r}; known exercises: {', '.join(names)}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    declared = module.EXERCISE
+    if not isinstance(declared, Exercise) or declared.name != name:
+        raise KeyError(f"cnncourse.tasks.{name} does not declare EXERCISE for {name!r}")
+    return declared
+
+
+def exercise_names() -> list[str]:
+    """Every exercise the package declares, in order (``["ex01", "ex02", ...]``)."""
+    return _exercise_names()
+
+
+def tasks_for(exercise_name: str) -> list[Task]:
+    """All tasks of one exercise, e.g. ``tasks_for("ex01")`` (``KeyError`` if unknown)."""
+    return list(exercise(exercise_name).tasks)
 
 
 def all_tasks() -> dict[str, Task]:

@@ -11,11 +11,41 @@ from __future__ import annotations
 import numpy as np
 
 from cnncourse import ops
-from cnncourse.checking import Case, Task, compare
+from cnncourse.exercise import Case, Exercise, Mistake, Task, compare
 
 
 def _normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return rng.standard_normal(shape)
+
+
+# Self-contained references (the grader runs them in place of a wrong earlier answer when a
+# later task calls it, so that one mistake costs points once).
+
+
+def _zero_pad(x, pad):
+    return np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="constant")
+
+
+def _conv_output_size(n, k, stride, pad):
+    return (n + 2 * pad - k) // stride + 1
+
+
+def _conv_single_step(window, w, b):
+    return float(np.sum(window * w) + b)
+
+
+def _geometry_tags(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> tuple[str, ...]:
+    """The properties of a convolution input that a hidden-case message may name."""
+    found = [
+        ("stride > 1", stride > 1),
+        ("padding > 0", pad > 0),
+        ("a kernel that is not square", w.shape[0] != w.shape[1]),
+        ("an image that is not square", x.shape[1] != x.shape[2]),
+        ("several input channels", w.shape[2] > 1),
+        ("several filters", w.shape[3] > 1),
+        ("several images", x.shape[0] > 1),
+    ]
+    return tuple(t for t, on in found if on)
 
 
 # --------------------------------------------------------------------------- zero_pad
@@ -36,7 +66,7 @@ def _zero_pad_cases() -> list[Case]:
 
 def _zero_pad_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         shape = (
             int(rng.integers(1, 4)),
             int(rng.integers(1, 8)),
@@ -44,7 +74,9 @@ def _zero_pad_hidden(rng: np.random.Generator) -> list[Case]:
             int(rng.integers(1, 5)),
         )
         pad = int(rng.integers(0, 4))
-        cases.append(_pad_case(f"x of shape {shape}, pad {pad}", _normal(rng, *shape), pad))
+        case = _pad_case(f"x of shape {shape}, pad {pad}", _normal(rng, *shape), pad)
+        tags = [("pad > 1", pad > 1), ("pad 0", pad == 0), ("several channels", shape[3] > 1)]
+        cases.append(Case(**{**case.__dict__, "tags": tuple(t for t, on in tags if on)}))
     return cases
 
 
@@ -52,10 +84,16 @@ def _zero_pad_hidden(rng: np.random.Generator) -> list[Case]:
 
 
 def _size_case(n: int, k: int, stride: int, pad: int) -> Case:
+    tags = [
+        ("stride > 1", stride > 1),
+        ("padding > 0", pad > 0),
+        ("a stride that does not divide n + 2*pad - k", (n + 2 * pad - k) % stride != 0),
+    ]
     return Case(
         f"n={n}, k={k}, stride={stride}, pad={pad}",
         (n, k, stride, pad),
         expected=ops.conv_output_size(n, k, stride=stride, padding=pad),
+        tags=tuple(t for t, on in tags if on),
     )
 
 
@@ -71,7 +109,7 @@ def _size_cases() -> list[Case]:
 
 def _size_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(5):
+    for _ in range(12):
         n = int(rng.integers(1, 300))
         pad = int(rng.integers(0, 4))
         k = int(rng.integers(1, min(n + 2 * pad, 12) + 1))
@@ -113,12 +151,17 @@ def _step_cases() -> list[Case]:
 
 def _step_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         shape = (int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 5)))
         b = float(rng.standard_normal())
-        cases.append(
-            _step_case(f"window {shape}, b={b:.3f}", _normal(rng, *shape), _normal(rng, *shape), b)
+        case = _step_case(
+            f"window {shape}, b={b:.3f}", _normal(rng, *shape), _normal(rng, *shape), b
         )
+        tags = [
+            ("a window that is not square", shape[0] != shape[1]),
+            ("several channels", shape[2] > 1),
+        ]
+        cases.append(Case(**{**case.__dict__, "tags": tuple(t for t, on in tags if on)}))
     return cases
 
 
@@ -129,7 +172,9 @@ def _conv_case(
     name: str, x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int
 ) -> Case:
     expected = ops.conv2d(x, w, b, stride=stride, padding=pad)
-    return Case(name, (x, w, b, stride, pad), expected=expected)
+    return Case(
+        name, (x, w, b, stride, pad), expected=expected, tags=_geometry_tags(x, w, stride, pad)
+    )
 
 
 def _conv_cases() -> list[Case]:
@@ -193,7 +238,7 @@ def _random_conv_args(
 
 def _conv_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(4):
+    for _ in range(10):
         x, w, b, stride, pad = _random_conv_args(rng)
         name = f"x {x.shape}, w {w.shape}, stride {stride}, pad {pad}"
         cases.append(_conv_case(name, x, w, b, stride, pad))
@@ -209,7 +254,12 @@ def _backward_case(
     out_shape = ops.conv2d(x, w, stride=stride, padding=pad).shape
     dout = dout_rng.standard_normal(out_shape)
     dx, dw, db = ops.conv2d_backward(dout, x, w, b=np.zeros(w.shape[3]), stride=stride, padding=pad)
-    return Case(name, (dout, x, w, stride, pad), expected=(dx, dw, db))
+    return Case(
+        name,
+        (dout, x, w, stride, pad),
+        expected=(dx, dw, db),
+        tags=_geometry_tags(x, w, stride, pad),
+    )
 
 
 def _compare_grads(expected: tuple, got: object) -> str | None:
@@ -257,7 +307,7 @@ def _backward_cases() -> list[Case]:
 
 def _backward_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         x, w, _, stride, pad = _random_conv_args(rng, max_side=7)
         cases.append(
             _backward_case(
@@ -267,14 +317,178 @@ def _backward_hidden(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
+def _pad_as(x, before_after):
+    return np.pad(x, before_after, mode="constant")
+
+
+_PAD_MISTAKES = (
+    Mistake(
+        "padded_all_axes",
+        "np.pad(x, pad) pads every axis, the batch and the channels too; pad only height "
+        "and width: ((0, 0), (pad, pad), (pad, pad), (0, 0))",
+        lambda x, p: np.pad(x, p, mode="constant"),
+    ),
+    Mistake(
+        "layout",
+        "you padded axes 2 and 3 as if x were (N, C, H, W); the course's images are "
+        "(N, H, W, C), so height and width are axes 1 and 2",
+        lambda x, p: _pad_as(x, ((0, 0), (0, 0), (p, p), (p, p))),
+    ),
+    Mistake(
+        "padding_twice",
+        "you added 2 * pad zeros on each side; pad means pad zeros before and pad after",
+        lambda x, p: _pad_as(x, ((0, 0), (2 * p, 2 * p), (2 * p, 2 * p), (0, 0))),
+    ),
+    Mistake(
+        "padding_one_side",
+        "you padded on one side only; pad zeros go before and after (top and bottom, "
+        "left and right)",
+        lambda x, p: _pad_as(x, ((0, 0), (0, 2 * p), (0, 2 * p), (0, 0))),
+    ),
+)
+
+_SIZE_MISTAKES = (
+    Mistake(
+        "off_by_one",
+        "the formula is (n + 2*pad - k) // stride + 1: the first window counts too (+ 1)",
+        lambda n, k, s, p: (n + 2 * p - k) // s,
+    ),
+    Mistake(
+        "true_division",
+        "/ gives a float such as 3.5; sizes are whole numbers: use integer division //",
+        lambda n, k, s, p: (n + 2 * p - k) / s + 1,
+    ),
+    Mistake(
+        "padding_once",
+        "the padding is added on both sides, so it counts twice: n + 2*pad",
+        lambda n, k, s, p: (n + p - k) // s + 1,
+    ),
+    Mistake(
+        "stride_ignored",
+        "the stride divides the room the window can move: (n + 2*pad - k) // stride + 1",
+        lambda n, k, s, p: n + 2 * p - k + 1,
+    ),
+    Mistake(
+        "ceil_instead_of_floor",
+        "a window that does not fit is dropped: round down (//), not up",
+        lambda n, k, s, p: -(-(n + 2 * p - k) // s) + 1,
+    ),
+)
+
+_STEP_MISTAKES = (
+    Mistake("bias_missing", "add the bias b to the sum", lambda x, w, b: float(np.sum(x * w))),
+    Mistake(
+        "flipped_kernel",
+        "you flipped the kernel (a true convolution); the course's convolution, like Keras', "
+        "is a cross-correlation: multiply window[i, j] by w[i, j] without flipping",
+        lambda x, w, b: float(np.sum(x * w[::-1, ::-1]) + b),
+    ),
+    Mistake(
+        "dot_not_elementwise",
+        "multiply element by element (window * w) and sum everything; not a matrix product",
+        lambda x, w, b: float(np.sum(x @ w.T) + b) if x.ndim == 2 else np.nan,
+    ),
+)
+
+
+def _conv_with(**change):
+    def wrong(x, w, b, stride, pad):
+        args = {"x": x, "w": w, "b": b, "stride": stride, "pad": pad}
+        for key, fn in change.items():
+            args[key] = fn(args)
+        return ops.conv2d(
+            args["x"], args["w"], args["b"], stride=args["stride"], padding=args["pad"]
+        )
+
+    return wrong
+
+
+_CONV_MISTAKES = (
+    Mistake(
+        "flipped_kernel",
+        "you flipped the kernel (a true convolution, as scipy.signal.convolve2d does); "
+        "the course's conv2d, like Keras', is a cross-correlation: no flip",
+        _conv_with(w=lambda a: a["w"][::-1, ::-1]),
+    ),
+    Mistake(
+        "stride_ignored",
+        "your output ignores the stride: move the window by `stride` pixels "
+        "(top = i * stride) and size the output with conv_output_size",
+        _conv_with(stride=lambda a: 1),
+    ),
+    Mistake(
+        "padding_twice",
+        "the input was padded twice (2 * pad on each side): pad once with zero_pad(x, pad)",
+        _conv_with(pad=lambda a: 2 * a["pad"]),
+    ),
+    Mistake(
+        "padding_ignored",
+        "your output ignores the padding: pad x with zero_pad(x, pad) first",
+        _conv_with(pad=lambda a: 0),
+    ),
+    Mistake(
+        "bias_missing",
+        "the bias is missing: add b[f] to every output of filter f",
+        _conv_with(b=lambda a: np.zeros_like(a["b"])),
+    ),
+    Mistake(
+        "bias_per_input_channel",
+        "the bias was added once per input channel; add b[f] once per output value, after "
+        "summing over the channels",
+        _conv_with(b=lambda a: a["b"] * a["x"].shape[3]),
+    ),
+    Mistake(
+        "kernel_axes_swapped",
+        "kernel height and width are swapped: w has shape (kh, kw, C, F)",
+        _conv_with(w=lambda a: np.swapaxes(a["w"], 0, 1)),
+    ),
+)
+
+
+def _backward_with(**change):
+    def wrong(dout, x, w, stride, pad):
+        dx, dw, db = ops.conv2d_backward(
+            dout, x, w, b=np.zeros(w.shape[3]), stride=stride, padding=pad
+        )
+        parts = {"dx": dx, "dw": dw, "db": db}
+        for key, fn in change.items():
+            parts[key] = fn(parts, pad)
+        return (parts["dx"], parts["dw"], parts["db"])
+
+    return wrong
+
+
+_BACKWARD_MISTAKES = (
+    Mistake(
+        "padding_not_removed",
+        "dx still has the padding: cut it off, dx_padded[:, pad:pad+H, pad:pad+W, :]",
+        _backward_with(dx=lambda p, pad: np.pad(p["dx"], ((0, 0), (pad, pad), (pad, pad), (0, 0)))),
+    ),
+)
+
+_CHAPTER = "chapters/02_convolution.html"
+
 TASKS = [
-    Task("ex02.zero_pad", 2, "pad a batch of images with zeros", _zero_pad_cases, _zero_pad_hidden),
+    Task(
+        "ex02.zero_pad",
+        2,
+        "pad a batch of images with zeros",
+        _zero_pad_cases,
+        _zero_pad_hidden,
+        chapter=f"{_CHAPTER}#padding-valid-and-same",
+        mistakes=_PAD_MISTAKES,
+        pure=True,
+        reference=_zero_pad,
+    ),
     Task(
         "ex02.conv_output_size",
         2,
         "output length of a convolution",
         _size_cases,
         _size_hidden,
+        chapter=f"{_CHAPTER}#stride-and-the-output-size",
+        mistakes=_SIZE_MISTAKES,
+        reference=_conv_output_size,
     ),
     Task(
         "ex02.conv_single_step",
@@ -282,8 +496,22 @@ TASKS = [
         "one window times one kernel, plus bias",
         _step_cases,
         _step_hidden,
+        chapter=f"{_CHAPTER}#the-formula-and-a-calculation-by-hand",
+        mistakes=_STEP_MISTAKES,
+        pure=True,
+        reference=_conv_single_step,
     ),
-    Task("ex02.conv2d", 4, "forward pass of a convolution layer", _conv_cases, _conv_hidden),
+    Task(
+        "ex02.conv2d",
+        4,
+        "forward pass of a convolution layer",
+        _conv_cases,
+        _conv_hidden,
+        chapter=f"{_CHAPTER}#several-input-channels-and-several-filters",
+        calls=("ex02.zero_pad", "ex02.conv_output_size", "ex02.conv_single_step"),
+        mistakes=_CONV_MISTAKES,
+        pure=True,
+    ),
     Task(
         "ex02.conv2d_backward",
         3,
@@ -291,5 +519,12 @@ TASKS = [
         _backward_cases,
         _backward_hidden,
         comparator=_compare_grads,
+        chapter=f"{_CHAPTER}#loops-versus-one-matrix-product",
+        calls=("ex02.zero_pad",),
+        mistakes=_BACKWARD_MISTAKES,
+        pure=True,
     ),
 ]
+
+
+EXERCISE = Exercise("ex02", tuple(TASKS))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnncourse import ops
-from cnncourse.checking import Case, Task
+from cnncourse.exercise import Case, Exercise, Mistake, Task
 
 
 def _maps(rng: np.random.Generator, n: int, h: int, w: int, c: int) -> np.ndarray:
@@ -71,6 +71,16 @@ def _max_pool_cases() -> list[Case]:
             (batch, 2, 3),
             expected=ops.max_pool2d(batch, 2, 3),
         ),
+        Case(
+            "max_pool2d(x, 3) without a stride: the stride defaults to the pool size",
+            (batch, 3),
+            expected=ops.max_pool2d(batch, 3, 3),
+        ),
+        Case(
+            "max_pool2d(x) without arguments: pool 2, stride 2",
+            (batch,),
+            expected=ops.max_pool2d(batch, 2, 2),
+        ),
     ]
 
 
@@ -79,21 +89,46 @@ def _pool_geometry(rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
     stride = int(rng.integers(1, 5))
     h, w = (int(v) for v in rng.integers(pool, pool + 10, size=2))
     x = _maps(rng, int(rng.integers(1, 4)), h, w, int(rng.integers(1, 5))) * 10.0
+    if rng.random() < 0.3:
+        x = -np.abs(x) - 1.0
     return x, pool, stride
 
 
-def _max_pool_hidden(rng: np.random.Generator) -> list[Case]:
+def _pool_tags(x: np.ndarray, pool: int, stride: int | None) -> tuple[str, ...]:
+    s = pool if stride is None else stride
+    found = [
+        ("no stride given (the default)", stride is None),
+        ("stride smaller than the pool (overlapping windows)", s < pool),
+        ("stride larger than the pool", s > pool),
+        ("a size the stride does not divide", (x.shape[1] - pool) % s != 0),
+        ("all values negative", bool(np.all(x < 0))),
+        ("several channels", x.shape[3] > 1),
+        ("several images", x.shape[0] > 1),
+    ]
+    return tuple(t for t, on in found if on)
+
+
+def _pool_hidden(rng: np.random.Generator, op) -> list[Case]:
     cases = []
-    for _ in range(4):
+    for k in range(12):
         x, pool, stride = _pool_geometry(rng)
+        if k % 4 == 0:  # the documented default: stride = pool_size
+            args, given = (x, pool), None
+        else:
+            args, given = (x, pool, stride), stride
         cases.append(
             Case(
-                f"{x.shape} maps, pool {pool}, stride {stride}",
-                (x, pool, stride),
-                expected=ops.max_pool2d(x, pool, stride),
+                f"{x.shape} maps, pool {pool}, stride {given}",
+                args,
+                expected=op(x, pool, pool if given is None else given),
+                tags=_pool_tags(x, pool, given),
             )
         )
     return cases
+
+
+def _max_pool_hidden(rng: np.random.Generator) -> list[Case]:
+    return _pool_hidden(rng, ops.max_pool2d)
 
 
 # --------------------------------------------------------------------------- average pooling
@@ -124,21 +159,16 @@ def _avg_pool_cases() -> list[Case]:
             (batch, 3, 3),
             expected=ops.avg_pool2d(batch, 3, 3),
         ),
+        Case(
+            "avg_pool2d(x, 3) without a stride: the stride defaults to the pool size",
+            (batch, 3),
+            expected=ops.avg_pool2d(batch, 3, 3),
+        ),
     ]
 
 
 def _avg_pool_hidden(rng: np.random.Generator) -> list[Case]:
-    cases = []
-    for _ in range(4):
-        x, pool, stride = _pool_geometry(rng)
-        cases.append(
-            Case(
-                f"{x.shape} maps, pool {pool}, stride {stride}",
-                (x, pool, stride),
-                expected=ops.avg_pool2d(x, pool, stride),
-            )
-        )
-    return cases
+    return _pool_hidden(rng, ops.avg_pool2d)
 
 
 # --------------------------------------------------------------------------- global pooling
@@ -165,10 +195,18 @@ def _gap_cases() -> list[Case]:
 
 def _gap_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         n, h, w, c = (int(v) for v in rng.integers(1, 9, size=4))
         x = _maps(rng, n, h, w, c) * 5.0
-        cases.append(Case(f"{x.shape} maps", (x,), expected=ops.global_average_pool(x)))
+        tags = [("maps that are not square", h != w), ("several images", n > 1)]
+        cases.append(
+            Case(
+                f"{x.shape} maps",
+                (x,),
+                expected=ops.global_average_pool(x),
+                tags=tuple(t for t, on in tags if on),
+            )
+        )
     return cases
 
 
@@ -184,15 +222,27 @@ def _relu_cases() -> list[Case]:
         Case("a vector with negatives, zero and positives", (v,), expected=ops.relu(v)),
         Case("a batch of feature maps (N, H, W, C)", (maps,), expected=ops.relu(maps)),
         Case("all negative -> all zero", (negative,), expected=ops.relu(negative)),
+        Case(
+            "the input is left unchanged (a new array is returned)",
+            (maps.copy(),),
+            expected=ops.relu(maps),
+        ),
     ]
 
 
 def _relu_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         shape = tuple(int(v) for v in rng.integers(1, 6, size=int(rng.integers(1, 5))))
         x = rng.normal(0.0, 3.0, size=shape)
-        cases.append(Case(f"array of shape {shape}", (x,), expected=ops.relu(x)))
+        cases.append(
+            Case(
+                f"array of shape {shape}",
+                (x,),
+                expected=ops.relu(x),
+                tags=(f"{len(shape)}-D input",),
+            )
+        )
     return cases
 
 
@@ -238,7 +288,7 @@ def _softmax_cases() -> list[Case]:
 
 def _softmax_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for scale in (1.0, 100.0, 2000.0):
+    for scale in (1.0, 1.0, 5.0, 100.0, 100.0, 500.0, 2000.0, 2000.0):
         rows, classes = int(rng.integers(1, 6)), int(rng.integers(2, 11))
         offsets = rng.normal(0.0, 1000.0, size=(rows, 1))
         z = rng.normal(0.0, scale, size=(rows, classes)) + offsets
@@ -248,12 +298,162 @@ def _softmax_hidden(rng: np.random.Generator) -> list[Case]:
                 f"{np.abs(offsets).max():.0f}",
                 (z,),
                 expected=ops.softmax(z),
+                tags=("logits in the hundreds or thousands",)
+                + (("several rows on different scales",) if rows > 1 else ()),
             )
         )
-    z = rng.normal(0.0, 500.0, size=tuple(int(v) for v in rng.integers(2, 5, size=3)))
-    cases.append(Case(f"{z.shape} logits", (z,), expected=ops.softmax(z)))
+    for _ in range(3):
+        z = rng.normal(0.0, 500.0, size=tuple(int(v) for v in rng.integers(2, 5, size=3)))
+        cases.append(
+            Case(f"{z.shape} logits", (z,), expected=ops.softmax(z), tags=("a 3-D input",))
+        )
     return cases
 
+
+def _softmax_no_shift(z):
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_axis(z, axis):
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_global_max(z):
+    e = np.exp(z - np.max(z))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_whole(z):
+    e = np.exp(z - np.max(z))
+    return e / e.sum()
+
+
+def _pool_with(op, *, stride=None, pool=None):
+    def wrong(x, pool_size=2, given=None):
+        s = pool_size if given is None else given
+        return op(
+            x,
+            pool_size if pool is None else pool(pool_size),
+            s if stride is None else stride(pool_size, given),
+        )
+
+    return wrong
+
+
+def _pool_mistakes(op, name: str) -> tuple[Mistake, ...]:
+    return (
+        Mistake(
+            "default_stride",
+            f"{name}(x, k) without a stride must use stride = pool_size (the documented "
+            "default); yours uses another stride when none is given",
+            lambda x, pool_size=2, stride=None: op(x, pool_size, 1) if stride is None else np.nan,
+        ),
+        Mistake(
+            "stride_ignored",
+            "your windows move by one pixel whatever the stride: top = i * stride",
+            _pool_with(op, stride=lambda p, s: 1),
+        ),
+        Mistake(
+            "stride_is_pool",
+            "your windows move by pool_size even when a stride is given: use the stride",
+            _pool_with(op, stride=lambda p, s: p),
+        ),
+        Mistake(
+            "off_by_one",
+            "the number of windows is (h - pool_size) // stride + 1",
+            lambda x, pool_size=2, stride=None: op(
+                x, pool_size, pool_size if stride is None else stride
+            )[:, :-1, :-1, :],
+        ),
+    )
+
+
+_MAX_MISTAKES = (
+    Mistake(
+        "max_starts_at_zero",
+        "your maximum never goes below 0: start from the window's own values "
+        "(window.max(...)) or -inf, not from 0",
+        lambda x, pool_size=2, stride=None: np.maximum(
+            ops.max_pool2d(x, pool_size, pool_size if stride is None else stride), 0.0
+        ),
+    ),
+    Mistake(
+        "pooled_over_channels",
+        "each channel is pooled on its own: take the maximum over axes (1, 2) only",
+        lambda x, pool_size=2, stride=None: np.repeat(
+            ops.max_pool2d(x, pool_size, pool_size if stride is None else stride).max(
+                axis=3, keepdims=True
+            ),
+            x.shape[3],
+            axis=3,
+        ),
+    ),
+    *_pool_mistakes(ops.max_pool2d, "max_pool2d"),
+)
+
+_AVG_MISTAKES = _pool_mistakes(ops.avg_pool2d, "avg_pool2d")
+
+_GAP_MISTAKES = (
+    Mistake(
+        "wrong_axis",
+        "average over height and width, axes (1, 2), not over the batch or the channels",
+        lambda x: x.mean(axis=(0, 1)),
+    ),
+    Mistake(
+        "keepdims",
+        "the result has shape (N, C): no keepdims=True",
+        lambda x: x.mean(axis=(1, 2), keepdims=True),
+    ),
+)
+
+_RELU_MISTAKES = (
+    Mistake(
+        "returns_mask",
+        "you returned where x > 0 (a mask) instead of the values: np.maximum(x, 0)",
+        lambda x: (x > 0).astype(x.dtype),
+    ),
+    Mistake(
+        "abs_instead_of_relu",
+        "negative values become 0, not their absolute value",
+        lambda x: np.abs(x),
+    ),
+)
+
+_SOFTMAX_MISTAKES = (
+    Mistake(
+        "wrong_axis",
+        "the probabilities must sum to 1 along the last axis (axis=-1, keepdims=True), "
+        "not along axis 0",
+        lambda z: _softmax_axis(z, 0),
+    ),
+    Mistake(
+        "normalised_whole_array",
+        "you normalised the whole array at once; each row (last axis) is its own "
+        "distribution: sum with axis=-1, keepdims=True",
+        _softmax_whole,
+    ),
+    Mistake(
+        "global_max_shift",
+        "you subtracted one maximum for the whole array; subtract each row's own maximum "
+        "(np.max(z, axis=-1, keepdims=True)), or rows far below it underflow to 0 / 0",
+        _softmax_global_max,
+    ),
+    Mistake(
+        "no_max_shift",
+        "np.exp overflows (or underflows to 0 / 0) for large logits: subtract each row's "
+        "maximum first, np.exp(z - np.max(z, axis=-1, keepdims=True))",
+        _softmax_no_shift,
+    ),
+)
+
+
+def _relu_reference(x):
+    return np.maximum(x, 0.0)
+
+
+_CHAPTER = "chapters/03_pooling_activations.html"
 
 TASKS = [
     Task(
@@ -262,6 +462,9 @@ TASKS = [
         "max pooling, valid padding",
         _max_pool_cases,
         _max_pool_hidden,
+        chapter=f"{_CHAPTER}#pooling-one-number-per-window",
+        mistakes=_MAX_MISTAKES,
+        pure=True,
     ),
     Task(
         "ex03.avg_pool2d",
@@ -269,6 +472,9 @@ TASKS = [
         "average pooling, valid padding",
         _avg_pool_cases,
         _avg_pool_hidden,
+        chapter=f"{_CHAPTER}#pooling-one-number-per-window",
+        mistakes=_AVG_MISTAKES,
+        pure=True,
     ),
     Task(
         "ex03.global_average_pool",
@@ -276,13 +482,32 @@ TASKS = [
         "global average pooling (N, H, W, C) -> (N, C)",
         _gap_cases,
         _gap_hidden,
+        chapter=f"{_CHAPTER}#global-average-pooling",
+        mistakes=_GAP_MISTAKES,
+        pure=True,
     ),
-    Task("ex03.relu", 1, "ReLU", _relu_cases, _relu_hidden),
+    Task(
+        "ex03.relu",
+        1,
+        "ReLU",
+        _relu_cases,
+        _relu_hidden,
+        chapter=f"{_CHAPTER}#activation-functions-relu-sigmoid-and-softmax",
+        mistakes=_RELU_MISTAKES,
+        pure=True,
+        reference=_relu_reference,
+    ),
     Task(
         "ex03.softmax",
         3,
         "numerically stable softmax over the last axis",
         _softmax_cases,
         _softmax_hidden,
+        chapter=f"{_CHAPTER}#why-softmax-subtracts-the-maximum",
+        mistakes=_SOFTMAX_MISTAKES,
+        pure=True,
     ),
 ]
+
+
+EXERCISE = Exercise("ex03", tuple(TASKS))

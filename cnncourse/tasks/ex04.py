@@ -71,7 +71,7 @@ import warnings
 
 import numpy as np
 
-from cnncourse.checking import Case, Task, compare
+from cnncourse.exercise import Case, Exercise, Task, compare
 from cnncourse.grading.artifacts import ArtifactSpec
 
 #: The specification of task 1 (and of the model task 3 trains).
@@ -773,3 +773,6 @@ TASKS = [
         comparator=compare_trained,
     ),
 ]
+
+
+EXERCISE = Exercise("ex04", tuple(TASKS), limits=GRADING_LIMITS, artifacts=ARTIFACTS)

@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 
-from cnncourse.checking import Case, Task, compare
+from cnncourse.exercise import Case, Exercise, Task, compare
 
 # --------------------------------------------------------------------------- normalize
 
@@ -550,3 +550,6 @@ TASKS = [
         comparator=_batches_comparator,
     ),
 ]
+
+
+EXERCISE = Exercise("ex05", tuple(TASKS))

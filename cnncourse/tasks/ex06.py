@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnncourse.checking import Case, Task
+from cnncourse.exercise import Case, Exercise, Task
 
 #: VGG16's blocks: (filters, convolutions).
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -300,3 +300,6 @@ TASKS = [
         _res_hidden,
     ),
 ]
+
+
+EXERCISE = Exercise("ex06", tuple(TASKS), limits=GRADING_LIMITS)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnncourse.checking import Case, Task, compare
+from cnncourse.exercise import Case, Exercise, Task, compare
 from cnncourse.interpret import grad_cam_from_arrays
 
 # --------------------------------------------------------------------------- grad_cam
@@ -173,3 +173,6 @@ TASKS = [
         comparator=_compare_pr,
     ),
 ]
+
+
+EXERCISE = Exercise("ex07", tuple(TASKS))

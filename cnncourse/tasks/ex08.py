@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from cnncourse.checking import Case, Task, compare
+from cnncourse.exercise import Case, Exercise, Task, compare
 
 INPUT_SIDE = 28
 NUM_CLASSES = 10
@@ -280,3 +280,6 @@ TASKS = [
         comparator=compare_hypermodel,
     ),
 ]
+
+
+EXERCISE = Exercise("ex08", tuple(TASKS), limits=GRADING_LIMITS)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from cnncourse.checking import Case, Task, compare
+from cnncourse.exercise import Case, Exercise, Task, compare
 from cnncourse.inference import ImageSpec
 
 __all__ = ["TASKS", "reference_problem"]
@@ -259,3 +259,6 @@ TASKS = [
         hidden_cases=_resp_hidden,
     ),
 ]
+
+
+EXERCISE = Exercise("ex09", tuple(TASKS))
