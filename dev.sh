@@ -79,6 +79,27 @@ ensure_browser() {
   fi
 }
 
+ensure_slurm() {
+  # Slurm and MUNGE for tests/test_slurm.py, which starts a one-node cluster of its own
+  # (its own config, key and ports; nothing in /etc is used). Debian's packages.
+  if command -v slurmd >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+      if sudo -n true 2>/dev/null; then sudo="sudo"; else
+        echo "note: run 'sudo apt-get install slurm-wlm munge' for the Slurm test." >&2
+        return 0
+      fi
+    fi
+    say "installing Debian's slurm-wlm and munge (a one-node cluster for the Slurm test)"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq slurm-wlm munge >/dev/null
+    # The packages start system daemons with /etc's config; the test runs its own.
+    $sudo systemctl disable --now slurmd slurmctld munge >/dev/null 2>&1 || true
+  else
+    echo "note: install Slurm and MUNGE for the Slurm test (tests/test_slurm.py)." >&2
+  fi
+}
+
 build_book() {
   say "building the book (executes every notebook; cached in _build/.jupyter_cache)"
   jupyter-book build . --warningiserror --keep-going --builder html
@@ -91,7 +112,7 @@ case "$cmd" in
   book)
     ensure_env; ensure_data; build_book ;;
   test)
-    ensure_env; ensure_data; ensure_browser
+    ensure_env; ensure_data; ensure_browser; ensure_slurm
     say "ruff"
     ruff check .
     say "exercises/ generated from solutions/"
@@ -102,8 +123,10 @@ case "$cmd" in
     say "every notebook re-executed with nbval (outputs tagged nbval-check-output must reproduce)"
     notebooks="$(python scripts/executed_notebooks.py)"   # fails if the build skipped one
     # shellcheck disable=SC2086
+    # The cell timeout is the book's (_config.yml): three times the 100-s cell budget.
     python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
-      --nbval-cell-timeout=300 $notebooks
+      --nbval-cell-timeout="$(python -c 'import yaml; print(yaml.safe_load(open("_config.yml"))["execute"]["timeout"])')" \
+      $notebooks
     say "end to end: the book in Chromium, the exercises in JupyterLab, the README's commands"
     python -m pytest tests/e2e
     ;;

@@ -1,4 +1,4 @@
-"""The ``cnncourse`` command line: ``cnncourse assign`` and ``cnncourse grade``."""
+"""The ``cnncourse`` command line: ``assign``, ``grade`` and ``gradebook merge``."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     from cnncourse.grading.assignment import AssignmentError, grading_limits, load_assignment
     from cnncourse.grading.gradebook import grade_class, summary_table
-    from cnncourse.grading.sandbox import SandboxError
+    from cnncourse.grading.sandbox import SandboxError, SandboxUnavailable
 
     try:
         assignment = load_assignment(args.assignment, args.template)
@@ -71,7 +71,11 @@ def _grade(args: argparse.Namespace) -> int:
             id_pattern=args.id_pattern,
             progress=not args.no_progress,
             max_bytes=int(args.max_mb * 2**20),
+            allow_unisolated=args.allow_unisolated,
         )
+    except SandboxUnavailable as exc:
+        print(f"cnncourse grade: {exc}", file=sys.stderr)
+        return 3
     except SandboxError as exc:
         print(f"cnncourse grade: the grading worker failed: {exc}", file=sys.stderr)
         return 3
@@ -129,6 +133,30 @@ def _report(args: argparse.Namespace) -> int:
 # --- end of the class view ---------------------------------------------------------------
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnncourse.grading.gradebook import collect
+    from cnncourse.grading.merge import MergeError, merge_shards
+
+    expected = None
+    if args.submissions:
+        entries, _ = collect([Path(p) for p in args.submissions], args.id_pattern)
+        expected = [e.student for e in entries]
+    try:
+        report = merge_shards([Path(p) for p in args.shards], Path(args.out), expected)
+    except MergeError as exc:
+        print(f"cnncourse gradebook merge: {exc}", file=sys.stderr)
+        return 2
+    for folder, count in report.per_shard.items():
+        print(f"{folder}: {count} student(s)")
+    print(
+        f"merged {report.students} student(s) of {report.assignment} (version {report.version})"
+        f" into {report.out / 'gradebook.csv'}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnncourse`` command."""
     from cnncourse import __version__
@@ -173,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--max-mb", type=float, default=20.0, help="largest file graded (default: 20)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    g.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="grade even where the bubblewrap sandbox cannot be created (student code then "
+        "runs unisolated; the gradebook and feedback pages say so)",
+    )
     g.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
     g.set_defaults(func=_grade)
 
@@ -187,6 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--template", help="student notebook (default: exercises/<assignment>_*)")
     r.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
     r.set_defaults(func=_report)
+
+    gb = sub.add_parser("gradebook", help="work with grading output folders")
+    gb_sub = gb.add_subparsers(dest="gradebook_command", required=True)
+    m = gb_sub.add_parser(
+        "merge",
+        help="combine the output folders of sharded grading runs",
+        description="Combine the output folders of `cnncourse grade --shard i/n` runs into one "
+        "gradebook. Refuses shards graded with different assignment versions, hidden-case "
+        "secrets or gradebook columns, and students graded differently twice.",
+    )
+    m.add_argument("shards", nargs="+", help="the shards' output folders")
+    m.add_argument("--out", "-o", required=True, help="new folder for the merged output")
+    m.add_argument(
+        "--submissions",
+        nargs="+",
+        help="the class's notebooks or folders: every student must be in a shard",
+    )
+    m.add_argument("--id-pattern", type=_id_pattern, help="as for `cnncourse grade`")
+    m.set_defaults(func=_merge)
     return parser
 
 
