@@ -38,8 +38,11 @@ from cnncourse.grading.assignment import Assignment
 from cnncourse.grading.grader import SubmissionResult, _error_result, grade_file
 from cnncourse.grading.report import (
     atomic_write,
+    clean_text,
     feedback_html,
+    is_isolated,
     result_json,
+    sanitized,
     write_gradebook,
 )
 from cnncourse.grading.sandbox import Limits, SandboxError, Worker
@@ -48,6 +51,9 @@ from cnncourse.grading.secret import load_or_create as load_secret
 from cnncourse.grading.submission import MAX_BYTES, SubmissionError, file_digest, read_bytes
 
 __all__ = ["Entry", "collect", "grade_class", "in_shard", "student_id", "summary_table"]
+
+#: Status of a submission the grader failed on (not the student's fault): never cached.
+INFRASTRUCTURE = "infrastructure error"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
@@ -177,10 +183,33 @@ def load_state(out: Path, student: str) -> SubmissionResult | None:
         return None
 
 
-def _write_outputs(out: Path, result: SubmissionResult) -> None:
-    atomic_write(out / "results" / f"{result.student}.json", result_json(result))
-    atomic_write(out / "feedback" / f"{result.student}.html", feedback_html(result))
-    atomic_write(_state_path(out, result.student), json.dumps(result.to_dict()) + "\n")
+def _write_outputs(out: Path, result: SubmissionResult) -> str | None:
+    """Write one student's files; what went wrong (``None`` when nothing did).
+
+    A failure here concerns this student only: the caller marks the result as an
+    infrastructure error (so it is regraded next time) and goes on with the class.
+    """
+    try:
+        atomic_write(out / "results" / f"{result.student}.json", result_json(result))
+        atomic_write(out / "feedback" / f"{result.student}.html", feedback_html(result))
+        if result.status != INFRASTRUCTURE:  # never cached: a rerun grades it again
+            state = json.dumps(sanitized(result).to_dict()) + "\n"
+            atomic_write(_state_path(out, result.student), state)
+    except Exception as exc:  # noqa: BLE001 - one student's files, whatever the reason
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _infrastructure_result(entry: Entry, digest: str, assignment: Assignment, why: str):
+    result = _error_result(
+        entry.student,
+        entry.path,
+        digest,
+        assignment,
+        f"grader error (not your fault; the submission was not graded): {why}",
+    )
+    result.status = INFRASTRUCTURE
+    return result
 
 
 def grade_class(
@@ -197,6 +226,7 @@ def grade_class(
     max_bytes: int = MAX_BYTES,
     log: Callable[[str], None] | None = None,
     secret_path: Path | None = None,
+    allow_unisolated: bool = False,
 ) -> tuple[list[SubmissionResult], dict]:
     """Grade every submission under ``inputs`` into ``out``; return results and run stats.
 
@@ -227,6 +257,8 @@ def grade_class(
             and cached.version == assignment.version
             and cached.secret_fingerprint == secret_id
             and entry.problem is None
+            and cached.status != INFRASTRUCTURE
+            and (allow_unisolated or is_isolated(cached))
         ):
             cached.duplicates = [str(p.name) for p in entry.duplicates]
             cached.file = str(entry.path)
@@ -247,7 +279,11 @@ def grade_class(
     started = time.monotonic()
     if todo:
         pool: queue.Queue[Worker] = queue.Queue()
-        workers = [Worker(limits, slot=k, hide=hide) for k in range(max(1, min(jobs, len(todo))))]
+        isolation = "allow-none" if allow_unisolated else "require"
+        workers = [
+            Worker(limits, slot=k, hide=hide, isolation=isolation)
+            for k in range(max(1, min(jobs, len(todo))))
+        ]
         try:
             with ThreadPoolExecutor(len(workers)) as executor:
                 list(executor.map(lambda w: w.start(), workers))
@@ -258,6 +294,9 @@ def grade_class(
                     worker = pool.get()
                     try:
                         return _grade_one(entry, digest, assignment, worker, max_bytes, secret)
+                    except Exception as exc:  # noqa: BLE001 - a grader bug: this student only
+                        why = f"{type(exc).__name__}: {exc}"
+                        return _infrastructure_result(entry, digest, assignment, why)
                     finally:
                         pool.put(worker)
 
@@ -266,7 +305,13 @@ def grade_class(
                     result = future.result()
                     with lock:
                         results[result.student] = result
-                        _write_outputs(out, result)
+                        failed = _write_outputs(out, result)
+                        if failed is not None:
+                            log(f"warning: {result.student}: outputs not written ({failed})")
+                            result.status = INFRASTRUCTURE
+                            result.reason = clean_text(
+                                f"the grader could not write this student's files: {failed}"
+                            )
                         stats["graded"] += 1
                         bar.update(result.student)
                         if n % 25 == 0:
@@ -308,13 +353,7 @@ def _grade_one(
                 except (SandboxError, OSError):
                     pass
                 if attempt == 1:
-                    result = _error_result(
-                        entry.student,
-                        entry.path,
-                        digest,
-                        assignment,
-                        f"grader error (the submission was not graded): {exc}",
-                    )
+                    result = _infrastructure_result(entry, digest, assignment, str(exc))
     assert result is not None
     if secret is not None and not result.secret_fingerprint:
         result.secret_fingerprint = fingerprint(secret)

@@ -578,11 +578,18 @@ class Worker:
             finally:
                 child.close()
             try:
-                return _Follow(self.limits, proc, parent, inputs, start, runs).run(
+                hello = _Follow(self.limits, proc, parent, inputs, start, runs).run(
                     frame_bytes(request)
                 )
             finally:
                 _kill(proc)
+            if hello is None:
+                # The worker says hello before any student code runs: without it, the
+                # sandbox or the interpreter failed, which is never the student's doing.
+                raise SandboxError(
+                    f"the grading sandbox did not start (exit status {proc.returncode})"
+                )
+            return hello
         finally:
             parent.close()
             if scratch is not None:
