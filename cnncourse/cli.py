@@ -1,4 +1,4 @@
-"""The ``cnncourse`` command line: ``cnncourse assign`` and ``cnncourse grade``."""
+"""The ``cnncourse`` command line: ``assign``, ``grade`` and ``gradebook merge``."""
 
 from __future__ import annotations
 
@@ -133,6 +133,30 @@ def _report(args: argparse.Namespace) -> int:
 # --- end of the class view ---------------------------------------------------------------
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnncourse.grading.gradebook import collect
+    from cnncourse.grading.merge import MergeError, merge_shards
+
+    expected = None
+    if args.submissions:
+        entries, _ = collect([Path(p) for p in args.submissions], args.id_pattern)
+        expected = [e.student for e in entries]
+    try:
+        report = merge_shards([Path(p) for p in args.shards], Path(args.out), expected)
+    except MergeError as exc:
+        print(f"cnncourse gradebook merge: {exc}", file=sys.stderr)
+        return 2
+    for folder, count in report.per_shard.items():
+        print(f"{folder}: {count} student(s)")
+    print(
+        f"merged {report.students} student(s) of {report.assignment} (version {report.version})"
+        f" into {report.out / 'gradebook.csv'}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnncourse`` command."""
     from cnncourse import __version__
@@ -197,6 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--template", help="student notebook (default: exercises/<assignment>_*)")
     r.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
     r.set_defaults(func=_report)
+
+    gb = sub.add_parser("gradebook", help="work with grading output folders")
+    gb_sub = gb.add_subparsers(dest="gradebook_command", required=True)
+    m = gb_sub.add_parser(
+        "merge",
+        help="combine the output folders of sharded grading runs",
+        description="Combine the output folders of `cnncourse grade --shard i/n` runs into one "
+        "gradebook. Refuses shards graded with different assignment versions, hidden-case "
+        "secrets or gradebook columns, and students graded differently twice.",
+    )
+    m.add_argument("shards", nargs="+", help="the shards' output folders")
+    m.add_argument("--out", "-o", required=True, help="new folder for the merged output")
+    m.add_argument(
+        "--submissions",
+        nargs="+",
+        help="the class's notebooks or folders: every student must be in a shard",
+    )
+    m.add_argument("--id-pattern", type=_id_pattern, help="as for `cnncourse grade`")
+    m.set_defaults(func=_merge)
     return parser
 
 
