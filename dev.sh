@@ -79,6 +79,25 @@ ensure_browser() {
   fi
 }
 
+ensure_sandbox() {
+  # bubblewrap: the sandbox every student job of `cnncourse grade` runs in (Debian's package,
+  # the one Flatpak uses). Without it, grading stops unless --allow-unisolated.
+  if command -v bwrap >/dev/null 2>&1; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+      if sudo -n true 2>/dev/null; then sudo="sudo"; else
+        echo "note: run 'sudo apt-get install bubblewrap' for the grader's sandbox." >&2
+        return 0
+      fi
+    fi
+    say "installing Debian's bubblewrap (the grader's sandbox)"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "note: install bubblewrap (bwrap) for the grader's sandbox." >&2
+  fi
+}
+
 ensure_slurm() {
   # Slurm and MUNGE for tests/test_slurm.py, which starts a one-node cluster of its own
   # (its own config, key and ports; nothing in /etc is used). Debian's packages.
@@ -112,7 +131,7 @@ case "$cmd" in
   book)
     ensure_env; ensure_data; build_book ;;
   test)
-    ensure_env; ensure_data; ensure_browser; ensure_slurm
+    ensure_env; ensure_data; ensure_browser; ensure_slurm; ensure_sandbox
     say "ruff"
     ruff check .
     say "exercises/ generated from solutions/"
