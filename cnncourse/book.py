@@ -11,10 +11,14 @@ into: the values are still validated and returned, so the same chapter code runs
 
 from __future__ import annotations
 
+import ast
+import inspect
 import keyword
+import textwrap
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["glue_values"]
+__all__ = ["glue_values", "source_without_docstring"]
 
 
 def _in_notebook() -> bool:
@@ -72,3 +76,55 @@ def glue_values(prefix: str = "", **values: Any) -> dict[str, Any]:
         for name, value in named.items():
             glue(name, value, display=False)
     return named
+
+
+def source_without_docstring(function: Callable) -> str:
+    """The source code of a package function with its docstring replaced by ``...``.
+
+    The chapters show the course's own code next to the text that explains it; the
+    docstrings (parameters, examples) are long and are in the API reference, so the
+    chapter shows only the code. The docstring is found with :mod:`ast`, not by searching
+    for quotes, so strings inside the body stay untouched.
+
+    Parameters
+    ----------
+    function : callable
+        A Python function (not a built-in) whose source file is available.
+
+    Returns
+    -------
+    str
+        The dedented source, the docstring lines replaced by one ``...`` line.
+
+    Raises
+    ------
+    TypeError
+        When ``function`` is not a Python function or method.
+
+    Examples
+    --------
+    >>> print(source_without_docstring(source_without_docstring).splitlines()[0])
+    def source_without_docstring(function: Callable) -> str:
+    >>> source_without_docstring(len)
+    Traceback (most recent call last):
+    ...
+    TypeError: source_without_docstring() needs a Python function, got builtin_function_or_method
+    """
+    if not (inspect.isfunction(function) or inspect.ismethod(function)):
+        raise TypeError(
+            f"source_without_docstring() needs a Python function, got {type(function).__name__}"
+        )
+    source = textwrap.dedent(inspect.getsource(function))
+    lines = source.splitlines()
+    node = ast.parse(source).body[0]
+    body = getattr(node, "body", [])
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        start, end = first.lineno - 1, first.end_lineno
+        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+        lines[start:end] = [f"{indent}..."]
+    return "\n".join(lines) + "\n"
