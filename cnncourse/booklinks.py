@@ -93,6 +93,20 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "ex09.check_image": ("09_production", "An inference function that refuses garbage"),
     "ex09.preprocess": ("09_production", "An inference function that refuses garbage"),
     "ex09.to_response": ("09_production", "Serving predictions over HTTP"),
+    "ex11.iou": (
+        "10_beyond_classification",
+        "Detection: boxes, IoU and non-maximum suppression",
+    ),
+    "ex11.non_max_suppression": (
+        "10_beyond_classification",
+        "Detection: boxes, IoU and non-maximum suppression",
+    ),
+    "ex11.transposed_conv_output_size": (
+        "10_beyond_classification",
+        "Upsampling and the transposed convolution",
+    ),
+    "ex11.dice": ("10_beyond_classification", "Measuring a mask: IoU and Dice"),
+    "ex11.train_segmenter": ("10_beyond_classification", "A small U-Net"),
 }
 
 _MARKUP = re.compile(r"[`*_]")
@@ -128,11 +142,26 @@ def section_path(task_id: str, chapter: str = "") -> str | None:
     return f"chapters/{stem}.html#{heading_id(heading)}"
 
 
-def section_title(task_id: str) -> str | None:
-    """The heading text of that section (markup removed), for the link's words."""
-    if task_id not in SECTIONS:
+def section_title(task_id: str, chapter: str = "") -> str | None:
+    """Words for the link: the heading's text, or the declared anchor read as words.
+
+    Examples
+    --------
+    >>> section_title("ex02.zero_pad")
+    'Padding: "valid" and "same"'
+    >>> section_title("ex00.x", "chapters/02_convolution.html#stride-and-the-output-size")
+    'Stride and the output size'
+    """
+    path = section_path(task_id, chapter)
+    if path is None:
         return None
-    return _MARKUP.sub("", SECTIONS[task_id][1])
+    anchor = path.partition("#")[2]
+    if task_id in SECTIONS and heading_id(SECTIONS[task_id][1]) == anchor:
+        return _MARKUP.sub("", SECTIONS[task_id][1])
+    if not anchor:
+        return None
+    words = anchor.replace("-", " ")
+    return words[:1].upper() + words[1:]
 
 
 def book_url(base: str | None = None) -> str:

@@ -224,7 +224,7 @@ def feedback_html(result: SubmissionResult) -> str:
             isolation_note=note,
             points=_fmt,
             link=lambda t: book_link(t.id, chapter=getattr(t, "chapter", "") or ""),
-            link_title=lambda t: section_title(t.id),
+            link_title=lambda t: section_title(t.id, getattr(t, "chapter", "") or ""),
         )
     )
 
