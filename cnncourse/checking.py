@@ -80,3 +80,16 @@ def check(task_id: str, fn: Callable) -> None:
         print(f"{task_id}: cannot check: {exc.args[0]}")
         return
     print(report.to_text())
+    print(_book_line(task_id))  # H7 (issue 14): where the book teaches this task
+
+
+def _book_line(task_id: str) -> str:
+    """The self-check's last line: the book section that teaches the task (H7, issue 14)."""
+    from cnncourse.booklinks import book_link, section_title
+    from cnncourse.tasks import get_task
+
+    chapter = get_task(task_id).chapter
+    link = book_link(task_id, chapter=chapter)
+    if link is None:
+        return ""
+    return f"  In the book: {section_title(task_id, chapter)} -- {link}"

@@ -452,3 +452,13 @@ def test_feedback_pages_link_each_task_to_its_section_of_the_book(graded):
     assert links == [BOOK + section_path(t.id, declared_chapter(t.task)) for t in a.tasks]
     assert all("chapters/01_why_cnns.html#" in link for link in links)
     assert "In the book: <a" in page
+
+
+def test_self_check_ends_with_the_book_section(capsys, monkeypatch):
+    from cnncourse.checking import check
+
+    monkeypatch.setenv("CNNCOURSE_BOOK_URL", BOOK)
+    check("ex02.zero_pad", lambda x, pad: x)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("  In the book: ")
+    assert last.endswith(BOOK + "chapters/02_convolution.html#padding-valid-and-same")
