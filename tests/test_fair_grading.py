@@ -1,0 +1,373 @@
+"""Fair grading (issue 13): the grade is what the student's notebook does, every time.
+
+A corpus of notebooks built from the solutions -- correct ones in unusual layouts (helpers in
+their own cells, SciPy added to the setup cell, IPython magics, check calls inside task
+cells, scratch copies, mislabelled cells) and ones with classic bugs -- is run twice:
+
+- with ``nbclient`` as *Run all* runs it, collecting the points each check cell prints;
+- with the batch grader, in its sandbox.
+
+The invariant: the public-case points the check cells print equal the grader's public-case
+points, task by task. Each case of the issue also has its own assertion.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnncourse.grading.assignment import load_assignment
+from cnncourse.grading.grader import grade_file
+from cnncourse.grading.sandbox import Limits, Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMITS = Limits(timeout_s=30.0, memory_mb=1024)
+SECRET = bytes(range(32))
+PRINTED = re.compile(r"^(ex\d\d\.\w+) \(.*\): ([\d.]+)/([\d.]+) points", re.MULTILINE)
+
+
+def _solution(name: str) -> nbformat.NotebookNode:
+    path = next((ROOT / "solutions").glob(f"{name}_*.ipynb"))
+    return nbformat.read(path, as_version=4)
+
+
+def _index(nb, *, task: str | None = None, check: str | None = None) -> int:
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("cnncourse", {})
+        if task is not None and meta.get("task") == task:
+            return i
+        if check is not None and meta.get("check") == check:
+            return i
+    raise KeyError(task or check)
+
+
+def _code(source: str, **meta) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    if meta:
+        cell.metadata["cnncourse"] = meta
+    return cell
+
+
+def _set(nb, task: str, source: str) -> None:
+    nb.cells[_index(nb, task=task)].source = source
+
+
+def _drop_demos(nb) -> None:
+    """Remove the slow ungraded cells (the photo, the numeric gradient) to keep tests short."""
+    nb.cells = [
+        c
+        for c in nb.cells
+        if not (
+            c.cell_type == "code" and ("sample_photo" in c.source or "numeric_gradient" in c.source)
+        )
+    ]
+
+
+IM2COL = """def im2col(xp, kh, kw, stride, out_h, out_w):
+    n, _, _, c = xp.shape
+    cols = np.empty((n, out_h, out_w, kh * kw * c))
+    for i in range(out_h):
+        for j in range(out_w):
+            top, left = i * stride, j * stride
+            cols[:, i, j, :] = xp[:, top:top + kh, left:left + kw, :].reshape(n, -1)
+    return cols
+"""
+
+CONV_IM2COL = """def conv2d(x, w, b, stride, pad):
+    kh, kw, c, f = w.shape
+    out_h = conv_output_size(x.shape[1], kh, stride, pad)
+    out_w = conv_output_size(x.shape[2], kw, stride, pad)
+    cols = im2col(zero_pad(x, pad), kh, kw, stride, out_h, out_w)
+    return cols @ w.reshape(-1, f) + b
+"""
+
+CONV_SCIPY = """def conv2d(x, w, b, stride, pad):
+    xp = zero_pad(x, pad)
+    kh, kw, c, f = w.shape
+    out_h = conv_output_size(x.shape[1], kh, stride, pad)
+    out_w = conv_output_size(x.shape[2], kw, stride, pad)
+    out = np.zeros((x.shape[0], out_h, out_w, f))
+    for n in range(x.shape[0]):
+        for k in range(f):
+            full = sum(signal.correlate2d(xp[n, :, :, ch], w[:, :, ch, k], mode="valid")
+                       for ch in range(c))
+            out[n, :, :, k] = full[::stride, ::stride][:out_h, :out_w] + b[k]
+    return out
+"""
+
+CONV_FLIPPED = """def conv2d(x, w, b, stride, pad):
+    xp = zero_pad(x, pad)
+    kh, kw, c, f = w.shape
+    out_h = conv_output_size(x.shape[1], kh, stride, pad)
+    out_w = conv_output_size(x.shape[2], kw, stride, pad)
+    out = np.zeros((x.shape[0], out_h, out_w, f))
+    wf = w[::-1, ::-1]  # a true convolution
+    for i in range(out_h):
+        for j in range(out_w):
+            win = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.tensordot(win, wf, axes=([1, 2, 3], [0, 1, 2])) + b
+    return out
+"""
+
+POOL_HELPER = """def pool_forward(x, pool_size, stride, reduce):
+    stride = pool_size if stride is None else stride
+    n, h, w, c = x.shape
+    out_h, out_w = (h - pool_size) // stride + 1, (w - pool_size) // stride + 1
+    out = np.empty((n, out_h, out_w, c))
+    for i in range(out_h):
+        for j in range(out_w):
+            win = x[:, i * stride:i * stride + pool_size, j * stride:j * stride + pool_size, :]
+            out[:, i, j, :] = reduce(win, axis=(1, 2))
+    return out
+"""
+
+
+def _ex02(variant: str) -> nbformat.NotebookNode:
+    nb = _solution("ex02")
+    if variant != "solution":
+        _drop_demos(nb)
+    conv = _index(nb, task="ex02.conv2d")
+    if variant == "im2col_helper_cell":
+        _set(nb, "ex02.conv2d", CONV_IM2COL)
+        nb.cells.insert(conv, _code(IM2COL))
+    elif variant == "helper_between_task_and_check":
+        _set(nb, "ex02.conv2d", CONV_IM2COL)
+        nb.cells.insert(conv + 1, _code(IM2COL))
+    elif variant == "scipy_in_setup":
+        nb.cells[1].source += "\nfrom scipy import signal"
+        _set(nb, "ex02.conv2d", CONV_SCIPY)
+    elif variant == "check_in_task_cell":
+        nb.cells[conv].source += '\n\ncheck("ex02.conv2d", conv2d)'
+        del nb.cells[_index(nb, check="ex02.conv2d")]
+    elif variant == "imports_checking_in_task_cell":
+        nb.cells[conv].source = "from cnncourse.checking import check\n\n" + nb.cells[conv].source
+    elif variant == "ipython_syntax":
+        nb.cells[conv].source = "%%time\n" + nb.cells[conv].source
+        pad = _index(nb, task="ex02.zero_pad")
+        nb.cells[
+            pad
+        ].source += "\n\n%time _ = zero_pad(np.zeros((1, 2, 2, 1)), 1)\ndisplay(zero_pad)"
+        nb.cells.insert(pad, _code("!echo hello\n%matplotlib inline\nx_demo = np.ones(3)\nx_demo?"))
+    elif variant == "scratch_copy_at_end":
+        nb.cells.append(_code("def conv2d(x, w, b, stride, pad):\n    return None  # scratch"))
+    elif variant == "cell_with_another_tasks_id":
+        nb.cells[conv].metadata["cnncourse"]["task"] = "ex02.zero_pad"
+    elif variant == "wrong_output_size":
+        _set(
+            nb,
+            "ex02.conv_output_size",
+            "def conv_output_size(n, k, stride, pad):\n    return (n + 2 * pad - k) // stride",
+        )
+    elif variant == "flipped_kernel":
+        _set(nb, "ex02.conv2d", CONV_FLIPPED)
+    else:
+        assert variant == "solution", variant
+    return nb
+
+
+def _ex03(variant: str) -> nbformat.NotebookNode:
+    nb = _solution("ex03")
+    if variant == "pool_forward_helper":
+        first = _index(nb, task="ex03.max_pool2d")
+        nb.cells.insert(first, _code(POOL_HELPER))
+        _set(
+            nb,
+            "ex03.max_pool2d",
+            "def max_pool2d(x, pool_size=2, stride=None):\n"
+            "    return pool_forward(x, pool_size, stride, np.max)",
+        )
+        _set(
+            nb,
+            "ex03.avg_pool2d",
+            "def avg_pool2d(x, pool_size=2, stride=None):\n"
+            "    return pool_forward(x, pool_size, stride, np.mean)",
+        )
+    elif variant == "softmax_axis0":
+        _set(
+            nb,
+            "ex03.softmax",
+            "def softmax(z):\n    e = np.exp(z - z.max(axis=0, keepdims=True))\n"
+            "    return e / e.sum(axis=0, keepdims=True)",
+        )
+    elif variant == "relu_in_place":
+        _set(nb, "ex03.relu", "def relu(x):\n    np.maximum(x, 0, out=x)\n    return x")
+    elif variant == "default_stride_one":
+        source = nb.cells[_index(nb, task="ex03.max_pool2d")].source
+        nb.cells[_index(nb, task="ex03.max_pool2d")].source = source.replace(
+            "stride = pool_size", "stride = 1"
+        )
+    return nb
+
+
+def _ex01(variant: str) -> nbformat.NotebookNode:
+    nb = _solution("ex01")
+    last_check = _index(nb, check="ex01.shift_images")
+    nb.cells = nb.cells[: last_check + 1]  # the Keras experiment after it is slow
+    if variant == "shift_returns_float64":
+        cell = nb.cells[_index(nb, task="ex01.shift_images")]
+        cell.source = cell.source.replace("np.zeros_like(x)", "np.zeros(x.shape)")
+        assert "np.zeros(x.shape)" in cell.source
+    return nb
+
+
+CORPUS = {
+    **{
+        ("ex02", v): _ex02
+        for v in (
+            "solution",
+            "im2col_helper_cell",
+            "helper_between_task_and_check",
+            "scipy_in_setup",
+            "check_in_task_cell",
+            "imports_checking_in_task_cell",
+            "ipython_syntax",
+            "scratch_copy_at_end",
+            "cell_with_another_tasks_id",
+            "wrong_output_size",
+            "flipped_kernel",
+        )
+    },
+    **{
+        ("ex03", v): _ex03
+        for v in ("pool_forward_helper", "softmax_axis0", "relu_in_place", "default_stride_one")
+    },
+    ("ex01", "shift_returns_float64"): _ex01,
+}
+
+
+def _run_all(nb: nbformat.NotebookNode) -> dict[str, float]:
+    """Execute like Run all; the points each check printed (the last print per task)."""
+    from nbclient import NotebookClient
+
+    nb = copy.deepcopy(nb)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    printed: dict[str, float] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stdout":
+                for task, points, _ in PRINTED.findall(output.get("text", "")):
+                    printed[task] = float(points)
+    return printed
+
+
+@pytest.fixture(scope="module")
+def worker():
+    with Worker(LIMITS, hide=[str(ROOT / "tests")]) as w:
+        yield w
+
+
+_ASSIGNMENTS: dict[str, object] = {}
+
+
+def _grade(name: str, nb: nbformat.NotebookNode, tmp_path: Path, worker):
+    if name not in _ASSIGNMENTS:
+        _ASSIGNMENTS[name] = load_assignment(name)
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return grade_file(path, _ASSIGNMENTS[name], worker, "student", secret=SECRET)
+
+
+@pytest.fixture(scope="module")
+def graded(worker, tmp_path_factory):
+    """Every corpus notebook: (notebook, what Run all printed, the grader's result)."""
+    out = {}
+    for (name, variant), build in CORPUS.items():
+        nb = build(variant)
+        out[(name, variant)] = (
+            nb,
+            _run_all(nb),
+            _grade(name, nb, tmp_path_factory.mktemp(variant), worker),
+        )
+    return out
+
+
+@pytest.mark.parametrize("key", list(CORPUS), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_printed_public_points_equal_the_graders(key, graded):
+    nb, printed, result = graded[key]
+    grader = {t.id: t.public_points for t in result.tasks}
+    assert set(printed) == set(grader), (printed, grader)
+    assert printed == grader, (result.notes, [(t.id, t.problems) for t in result.tasks])
+
+
+CORRECT = [
+    "solution",
+    "im2col_helper_cell",
+    "helper_between_task_and_check",
+    "scipy_in_setup",
+    "check_in_task_cell",
+    "imports_checking_in_task_cell",
+    "ipython_syntax",
+    "scratch_copy_at_end",
+    "cell_with_another_tasks_id",
+]
+
+
+@pytest.mark.parametrize("variant", CORRECT)
+def test_correct_code_in_any_layout_gets_full_marks(variant, graded):
+    _, _, result = graded[("ex02", variant)]
+    assert result.status == "ok", result.reason
+    assert result.total == result.max_total, [
+        (t.id, t.points, t.cases) for t in result.tasks if t.points < t.max_points
+    ]
+
+
+def test_correct_helper_layout_in_exercise_3_gets_full_marks(graded):
+    _, _, result = graded[("ex03", "pool_forward_helper")]
+    assert result.total == result.max_total and result.status == "ok", result.reason
+
+
+def test_a_wrong_helper_costs_points_once(graded):
+    _, printed, result = graded[("ex02", "wrong_output_size")]
+    tasks = {t.id: t for t in result.tasks}
+    assert tasks["ex02.conv_output_size"].points < 2
+    conv = tasks["ex02.conv2d"]
+    assert printed["ex02.conv2d"] < 4  # the notebook's check used the wrong helper
+    assert conv.points == 4 and conv.calls_wrong == ["ex02.conv_output_size"]
+    assert conv.public_points == printed["ex02.conv2d"]
+    assert any(
+        "conv2d is right, but it calls your conv_output_size, which fails case" in n
+        for n in conv.notes
+    ), conv.notes
+
+
+def _mistakes(result, task: str) -> set[str]:
+    return {c.mistake for t in result.tasks if t.id == task for c in t.cases if not c.passed}
+
+
+def test_a_flipped_kernel_is_named_in_public_and_hidden_cases(graded):
+    _, _, result = graded[("ex02", "flipped_kernel")]
+    conv = next(t for t in result.tasks if t.id == "ex02.conv2d")
+    failed = [c for c in conv.cases if not c.passed]
+    assert failed and all(c.mistake == "flipped_kernel" for c in failed), failed
+    hidden = [c for c in failed if c.hidden]
+    assert hidden and all("fails for an input with" in c.message for c in hidden)
+    assert all("flip" in c.message for c in failed)
+
+
+def test_exercise_3_mistakes_are_named(graded):
+    assert _mistakes(graded[("ex03", "softmax_axis0")][2], "ex03.softmax") == {"wrong_axis"}
+    assert _mistakes(graded[("ex03", "relu_in_place")][2], "ex03.relu") == {"in_place"}
+    assert "default_stride" in _mistakes(
+        graded[("ex03", "default_stride_one")][2], "ex03.max_pool2d"
+    )
+
+
+def test_shift_images_must_keep_the_dtype(graded):
+    _, printed, result = graded[("ex01", "shift_returns_float64")]
+    assert printed["ex01.shift_images"] < 3
+    assert _mistakes(result, "ex01.shift_images") == {"dtype_changed"}
+
+
+def test_the_same_notebook_gets_the_same_grade_on_a_regrading(graded, worker, tmp_path):
+    nb, _, first = graded[("ex02", "flipped_kernel")]
+    again = _grade("ex02", nb, tmp_path, worker)
+    assert [(t.points, [c.passed for c in t.cases]) for t in again.tasks] == [
+        (t.points, [c.passed for c in t.cases]) for t in first.tasks
+    ]
+    assert again.secret_fingerprint == first.secret_fingerprint
