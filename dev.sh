@@ -9,6 +9,8 @@
 #   ./dev.sh lab      open JupyterLab on the exercises
 #   ./dev.sh bench    time every notebook (bench/notebooks.py)
 #   ./dev.sh assign   regenerate exercises/ from solutions/
+#   ./dev.sh publish [DIR]  build the book and write the publishable site to DIR (default
+#                     _site): what .github/workflows/book.yml puts on GitHub Pages
 #
 # Environment: PYTHON (interpreter used to create the venv, default python3),
 # CNNCOURSE_VENV (venv path, default .venv).
@@ -126,6 +128,27 @@ build_book() {
   echo "The book is at: $ROOT/_build/html/index.html"
 }
 
+publish_site() {
+  # The built book (_build/html) as a self-contained static site in $1, ready for any web
+  # server or GitHub Pages. Refuses to replace a folder it did not write.
+  local site="$1"
+  if [ -e "$site" ] && [ ! -e "$site/.cnncourse-site" ] && [ -n "$(ls -A "$site" 2>/dev/null)" ]; then
+    echo "publish: $site exists and is not a site this command wrote; choose another folder" >&2
+    exit 2
+  fi
+  [ -f _build/html/index.html ] || { echo "publish: no built book in _build/html" >&2; exit 2; }
+  rm -rf "$site"; mkdir -p "$site"
+  cp -a _build/html/. "$site/"
+  touch "$site/.nojekyll" "$site/.cnncourse-site"   # served as is (folders starting with _)
+  # A published page must not point into the machine that built it.
+  if grep -rIl --include='*.html' -e "file://" -e "$ROOT/" "$site" >/dev/null; then
+    echo "publish: pages refer to local files:" >&2
+    grep -rIl --include='*.html' -e "file://" -e "$ROOT/" "$site" | head >&2
+    exit 1
+  fi
+  echo "The publishable site is in $site ($(find "$site" -type f | wc -l) files); open $site/index.html"
+}
+
 cmd="${1:-}"
 case "$cmd" in
   book)
@@ -139,6 +162,8 @@ case "$cmd" in
     say "unit tests"
     MPLBACKEND=Agg python -m pytest tests   # no figure windows from the unit tests
     build_book
+    say "the publishable site (./dev.sh publish) from this build"
+    publish_site "$(mktemp -d)/site"
     say "every notebook re-executed with nbval (outputs tagged nbval-check-output must reproduce)"
     notebooks="$(python scripts/executed_notebooks.py)"   # fails if the build skipped one
     # shellcheck disable=SC2086
@@ -158,6 +183,8 @@ case "$cmd" in
     shift; exec python bench/notebooks.py "$@" ;;
   assign)
     ensure_env; exec cnncourse assign ;;
+  publish)
+    ensure_env; ensure_data; build_book; publish_site "${2:-_site}" ;;
   *)
     sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] || { echo "unknown command: $cmd" >&2; exit 2; } ;;

@@ -278,3 +278,111 @@ def test_kubernetes_jobs_agree_on_shards_volume_and_folders():
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+# ------------------------------------------------------------ publishing and launch buttons
+
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def test_book_workflow_passes_the_workflow_linters(tmp_path):
+    """zizmor (offline audits) and the GitHub workflow schema vendored in check-jsonschema."""
+    zizmor = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-progress", str(WORKFLOW)], capture_output=True,
+        text=True,
+    )
+    assert zizmor.returncode == 0, zizmor.stdout + zizmor.stderr
+    schema = [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
+    result = subprocess.run([*schema, str(WORKFLOW)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "book.yml"
+    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "run-on:"))
+    assert subprocess.run([*schema, str(broken)], capture_output=True).returncode != 0
+
+
+def test_book_workflow_builds_with_the_cache_and_deploys_to_pages():
+    import yaml
+
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
+    uses = {s.get("uses", "").split("@")[0]: s for s in build["steps"] + deploy["steps"]}
+    assert uses["actions/cache"]["with"]["path"] == "_build/.jupyter_cache"
+    assert any(s.get("run") == "./dev.sh publish _site" for s in build["steps"])
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == "_site"
+    assert "actions/deploy-pages" in uses and deploy["needs"] == "build"
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert build["permissions"] == {"contents": "read"} and flow["permissions"] == {}
+    assert deploy["environment"]["name"] == "github-pages"
+
+
+def test_the_repository_url_is_one_setting():
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    holders = [
+        name for name in tracked
+        if (ROOT / name).is_file() and name != "_config.yml"
+        and url.removeprefix("https://") in (ROOT / name).read_text(errors="ignore")
+    ]
+    assert holders == [], f"the repository URL is repeated in {holders}; derive it from _config.yml"
+
+
+def test_launch_buttons_only_where_a_notebook_gets_the_course_environment():
+    """Binder builds binder/: Python 3.11 and this package (tests/test_packaging.py installs
+    the same wheel in a clean venv and runs a chapter and an exercise with it). Colab would
+    open a notebook without cnncourse, on its own TensorFlow: no button."""
+    import tomllib
+
+    import yaml
+    from packaging.specifiers import SpecifierSet
+
+    buttons = yaml.safe_load((ROOT / "_config.yml").read_text())["launch_buttons"]
+    assert not buttons.get("colab_url"), "a Colab button needs a notebook that installs cnncourse"
+    assert buttons["binderhub_url"] == "https://mybinder.org"
+    runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
+    assert runtime.startswith("python-")
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert runtime.removeprefix("python-") + ".0" in SpecifierSet(requires)
+    lines = [
+        ln.strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    assert lines == ["."]  # the package from the repository root, with what it declares
+
+
+def test_publish_writes_a_self_contained_site(tmp_path):
+    """./dev.sh publish's copy step, on a stand-in for the built book."""
+    import re
+
+    function = re.search(r"^publish_site\(\) \{.*?^\}", (ROOT / "dev.sh").read_text(), re.S | re.M)
+    assert function
+    (tmp_path / "_build" / "html" / "_static").mkdir(parents=True)
+    (tmp_path / "_build" / "html" / "index.html").write_text("<html>the book</html>")
+    (tmp_path / "_build" / "html" / "_static" / "x.js").write_text("1")
+    script = f'set -euo pipefail; ROOT="{tmp_path}"\n{function[0]}\npublish_site "$1"'
+
+    def publish(folder: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-c", script, "publish", folder], cwd=tmp_path, capture_output=True, text=True
+        )
+
+    assert publish("site").returncode == 0
+    site = tmp_path / "site"
+    assert (site / "index.html").read_text() == "<html>the book</html>"
+    assert (site / "_static" / "x.js").exists() and (site / ".nojekyll").exists()
+    assert publish("site").returncode == 0  # replaces a site it wrote
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("x")
+    refused = publish("mine")
+    assert refused.returncode == 2 and "not a site this command wrote" in refused.stderr
+    assert (tmp_path / "mine" / "thesis.tex").exists()
+    (tmp_path / "_build" / "html" / "leak.html").write_text(f'<img src="{tmp_path}/a.png">')
+    leak = publish("site")
+    assert leak.returncode == 1 and "leak.html" in leak.stderr
