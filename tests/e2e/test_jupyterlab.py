@@ -10,7 +10,9 @@ opened again, the kernel restarted and every cell run again: every check must no
 full points.
 
 It also opens the first exercise in JupyterLab's own web page in Chromium and saves a
-screenshot (``_build/screenshots/jupyterlab_<exercise>.png``).
+screenshot (``_build/screenshots/jupyterlab_<exercise>.png``), and runs the first cell of a
+chapter and of an exercise in a fresh kernel, as a student opening them does: TensorFlow's
+start-up log lines (absl, oneDNN, CUDA), which JupyterLab shows in red, must not be there.
 """
 
 from __future__ import annotations
@@ -37,10 +39,17 @@ _WANTED = [] if _CHOICE == "all" else [w.strip() for w in _CHOICE.split(",") if 
 EXERCISES = [n for n in ALL_EXERCISES if not _WANTED or n.split("_")[0] in _WANTED]
 
 
+# The first code cell of these notebooks loads TensorFlow (tests/test_quiet.py checks that
+# every chapter and exercise that uses TensorFlow loads it the same way).
+FIRST_CELLS = ["chapters/02_convolution.ipynb", "exercises/ex01_why_cnns.ipynb"]
+TF_CHATTER = ("absl::", "oneDNN", "cuda", "cpu_feature_guard", "I0000", "W0000", "E0000")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     student = tmp_path_factory.mktemp("student")
     shutil.copytree(ROOT / "exercises", student / "exercises")
+    shutil.copytree(ROOT / "chapters", student / "chapters")
     with LabServer.lab(student, tmp_path_factory.mktemp("jupyterlab")) as server:
         yield server
 
@@ -156,5 +165,30 @@ def test_student_fills_in_an_exercise(lab: LabServer, name: str):
             head = rf"{re.escape(task)} \(.*\): {re.escape(full)}/{re.escape(full)} points"
             assert re.search(head, text), f"{task} with the solution printed:\n{text}"
             assert "[FAIL]" not in text and "All public cases pass" in text, text
+    finally:
+        kernel.shutdown()
+
+
+@pytest.mark.parametrize("path", FIRST_CELLS, ids=lambda p: p.split("/")[1].split("_")[0])
+def test_first_cell_prints_no_tensorflow_log_lines(lab: LabServer, path: str):
+    """Open a notebook, run its first code cell: no red TensorFlow start-up lines."""
+    nb = lab.api("GET", f"/api/contents/{path}?content=1&type=notebook")["content"]
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    source = "".join(first["source"])
+    assert "import_tensorflow()" in source, f"the first cell of {path} does not load TensorFlow"
+    kernel = lab.kernel(path)
+    try:
+        # The same cell, then a flush of the kernel's streams inside the same execution, so
+        # that anything written to the process's stderr during the cell has arrived.
+        run = kernel.execute(source + "\nimport sys as _s; _s.stdout.flush(); _s.stderr.flush()")
+        assert not run.error and run.status == "ok", run.error
+        shown = run.stdout + run.stderr
+        found = [marker for marker in TF_CHATTER if marker in shown]
+        assert not found and not run.stderr.strip(), (
+            f"the first cell of {path} printed TensorFlow start-up lines {found}:\n{shown}"
+        )
+        # Control: the kernel's stderr does reach the notebook (the check above can fail).
+        echo = kernel.execute("import sys; print('to stderr', file=sys.stderr)")
+        assert echo.stderr == "to stderr\n", echo
     finally:
         kernel.shutdown()
