@@ -371,3 +371,64 @@ def test_the_same_notebook_gets_the_same_grade_on_a_regrading(graded, worker, tm
         (t.points, [c.passed for c in t.cases]) for t in first.tasks
     ]
     assert again.secret_fingerprint == first.secret_fingerprint
+
+
+# ----------------------------------------------------------------- the partial-credit rule
+
+
+def _right_on_fraction(p: float, salt: str):
+    """A conv_output_size that is right on a pseudo-random fraction p of all inputs."""
+    import hashlib
+
+    def conv_output_size(n, k, stride, pad):
+        right = (n + 2 * pad - k) // stride + 1
+        digest = hashlib.sha256(f"{salt}:{n}:{k}:{stride}:{pad}".encode()).digest()
+        return right if digest[0] < 256 * p else right + 1
+
+    return conv_output_size
+
+
+@pytest.mark.parametrize("p", [0.0, 0.25, 0.5, 0.75, 1.0])
+def test_an_answer_right_on_a_fraction_p_of_inputs_earns_about_p_times_the_points(p):
+    from cnncourse.exercise import run_cases
+    from cnncourse.grading.grader import task_points
+    from cnncourse.grading.secret import task_rng
+    from cnncourse.tasks import get_task
+
+    task = get_task("ex02.conv_output_size")
+    earned = []
+    for k in range(60):  # 60 answers with different wrong inputs, 60 secrets
+        fn = _right_on_fraction(p, f"answer {k}")
+        public = run_cases(task, fn)
+        hidden = run_cases(task, fn, task.hidden_cases(task_rng(bytes([k]) * 32, task.id)))
+        earned.append(
+            task_points(
+                task.points, [r.passed for r in public.results], [r.passed for r in hidden.results]
+            )
+        )
+    mean = sum(earned) / len(earned) / task.points
+    assert abs(mean - p) <= 0.08, (p, mean)
+
+
+def test_identical_verdicts_give_identical_points_and_hard_coding_earns_nothing():
+    from cnncourse.grading.grader import task_points
+
+    verdicts = ([True, False, True], [True] * 7 + [False] * 5)
+    assert task_points(4, *verdicts) == task_points(4, *verdicts)
+    assert task_points(4, [True] * 5, [False] * 12) == 0.0
+
+
+def test_hard_coded_public_answers_earn_nothing(worker, tmp_path):
+    from cnncourse.tasks import get_task
+
+    answers = {c.args: c.expected for c in get_task("ex02.conv_output_size").public_cases()}
+    nb = _ex02("scratch_copy_at_end")
+    _set(
+        nb,
+        "ex02.conv_output_size",
+        f"ANSWERS = {answers!r}\n\n\ndef conv_output_size(n, k, stride, pad):\n"
+        "    return ANSWERS.get((n, k, stride, pad), 0)",
+    )
+    result = _grade("ex02", nb, tmp_path, worker)
+    task = next(t for t in result.tasks if t.id == "ex02.conv_output_size")
+    assert task.public_points == 2 and task.points == 0
