@@ -565,6 +565,98 @@ non_utf8 = (
 add("non_utf8", non_utf8, {"total": 0, "status": "ok", "note": "not valid UTF-8"})
 
 
+# --- issue 12: the process boundary (tests/test_sandbox.py covers each without the audit hook)
+_TO_PARENT = (
+    "import os, stat\n"
+    "def _to_parent(payload):\n"
+    "    for fd in range(3, 64):\n"
+    "        try:\n"
+    "            if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
+    "                view = memoryview(payload)\n"
+    "                while view:\n"
+    "                    view = view[os.write(fd, view):]\n"
+    "        except OSError:\n"
+    "            pass"
+)
+
+
+def _wire_attack(payload: str) -> dict:
+    body = f"    _to_parent({payload})\n    return n_inputs * units + units"
+    return notebook({**GOOD, "ex01.dense_params": wrong("ex01.dense_params", body, _TO_PARENT)})
+
+
+add("wire_deep_nesting", _wire_attack("b'[' * 200_000 + b'\\n'"), {"max_total": 5})
+add("wire_newline_flood", _wire_attack("b'\\n' * (768 * 1024)"), {"max_total": 5})
+add("wire_24mb_line", _wire_attack("b'[' + b'[],' * (8 * 2**20) + b']\\n'"), {"max_total": 5})
+add(
+    "surrogate_message",
+    notebook(
+        {
+            **GOOD,
+            "ex01.dense_params": wrong("ex01.dense_params", "    raise ValueError('\\ud800')"),
+        }
+    ),
+    {"total": 5},
+)
+add(
+    "rmdir_cwd",
+    notebook(
+        {
+            **GOOD,
+            "ex01.dense_params": "import os\nos.rmdir(os.getcwd())\n" + GOOD["ex01.dense_params"],
+        }
+    ),
+    {"max_total": 7},
+)
+add(
+    "fill_tmp",
+    notebook(
+        {
+            **GOOD,
+            "ex01.dense_params": "for k in range(1000):\n"
+            "    try:\n"
+            "        with open(f'/tmp/fill{k}', 'wb') as fh:\n"
+            "            for _ in range(16):\n"
+            "                fh.write(b'x' * 2**20)\n"
+            "    except OSError:\n"
+            "        break\n" + GOOD["ex01.dense_params"],
+        }
+    ),
+    {"max_total": 7},
+)
+add(
+    "signal_grader",
+    notebook(
+        {
+            **ALL_WRONG,
+            "ex01.dense_params": wrong(
+                "ex01.dense_params",
+                "    import os, signal\n"
+                "    for pid in (os.getppid(), 1, -1):\n"
+                "        try:\n"
+                "            os.kill(pid, signal.SIGSTOP)\n"
+                "        except Exception:\n"
+                "            pass\n"
+                "    return n_inputs * units + units",
+            ),
+        }
+    ),
+    {"max_total": 2},
+)
+add(
+    "hidden_inputs_in_message",
+    notebook(
+        {
+            **GOOD,
+            "ex01.dense_params": wrong(
+                "ex01.dense_params", "    raise ValueError(f'LEAK {n_inputs} {units}')"
+            ),
+        }
+    ),
+    {"total": 5},
+)
+
+
 def main() -> None:
     manifest = {}
     for name, spec in CASES.items():
