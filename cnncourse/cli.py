@@ -82,7 +82,10 @@ def _grade(args: argparse.Namespace) -> int:
     print(summary_table(results, assignment, stats))
     print(f"wrote {Path(args.out) / 'gradebook.csv'}, results/ and feedback/ in {args.out}")
     if args.shard is not None:
-        print("the class report is written by the final run without --shard")
+        print(
+            "class report: after the shards, run `cnncourse report FOLDER -a "
+            f"{assignment.name}` on the merged folder (or a final run without --shard)"
+        )
         return 0
     return _class_view(Path(args.out), assignment, results, args.roster, "cnncourse grade")
 
