@@ -25,7 +25,7 @@ Examples
 >>> nb.cells.append(cell)
 >>> print(make_student_notebook(nb).cells[0].source)
 def f(x):
-    raise NotImplementedError("Double it.")
+    raise NotImplementedError('Double it.')
 """
 
 from __future__ import annotations

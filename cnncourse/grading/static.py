@@ -11,8 +11,8 @@ Examples
 --------
 >>> check_answer("import cnncourse.ops as ops\\ndef f(x):\\n    return ops.relu(x)")
 ['imports the course package (cnncourse), which ships the reference solutions (line 1)']
->>> check_answer("def f(x) return x")[0]
-'syntax error on line 1: expected ...'
+>>> check_answer("def f(x) return x")[0].startswith("syntax error on line 1")
+True
 """
 
 from __future__ import annotations
