@@ -161,6 +161,8 @@ case "$cmd" in
     cnncourse assign --check
     say "unit tests"
     MPLBACKEND=Agg python -m pytest tests   # no figure windows from the unit tests
+    say "doctests: the Examples of every module's docstrings"
+    MPLBACKEND=Agg python -m pytest -p no:cacheprovider --doctest-modules cnncourse
     build_book
     say "the publishable site (./dev.sh publish) from this build"
     publish_site "$(mktemp -d)/site"
