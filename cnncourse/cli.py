@@ -52,6 +52,7 @@ def _grade(args: argparse.Namespace) -> int:
     from cnncourse.grading.assignment import AssignmentError, grading_limits, load_assignment
     from cnncourse.grading.gradebook import grade_class, summary_table
     from cnncourse.grading.sandbox import SandboxError, SandboxUnavailable
+    from cnncourse.grading.secret import SecretError
 
     try:
         assignment = load_assignment(args.assignment, args.template)
@@ -72,6 +73,7 @@ def _grade(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             max_bytes=int(args.max_mb * 2**20),
             allow_unisolated=args.allow_unisolated,
+            secret_path=Path(args.secret) if args.secret else None,
         )
     except SandboxUnavailable as exc:
         print(f"cnncourse grade: {exc}", file=sys.stderr)
@@ -79,6 +81,9 @@ def _grade(args: argparse.Namespace) -> int:
     except SandboxError as exc:
         print(f"cnncourse grade: the grading worker failed: {exc}", file=sys.stderr)
         return 3
+    except SecretError as exc:
+        print(f"cnncourse grade: hidden-case key: {exc}", file=sys.stderr)
+        return 2
     print(summary_table(results, assignment, stats))
     print(f"wrote {Path(args.out) / 'gradebook.csv'}, results/ and feedback/ in {args.out}")
     if args.shard is not None:
@@ -209,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade even where the bubblewrap sandbox cannot be created (student code then "
         "runs unisolated; the gradebook and feedback pages say so)",
+    )
+    g.add_argument(
+        "--secret",
+        help="key file of the hidden cases (default: <out>/.hidden-cases.key, created on the "
+        "first grading; keep it with your grades, never where students can read it)",
     )
     g.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
     g.set_defaults(func=_grade)

@@ -432,3 +432,57 @@ def test_hard_coded_public_answers_earn_nothing(worker, tmp_path):
     result = _grade("ex02", nb, tmp_path, worker)
     task = next(t for t in result.tasks if t.id == "ex02.conv_output_size")
     assert task.public_points == 2 and task.points == 0
+
+
+def test_cli_keeps_the_key_with_the_instructor_and_regrades_identically(tmp_path, capsys):
+    from cnncourse.cli import main
+
+    nb = _ex02("flipped_kernel")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(nb, subs / "alice.ipynb")
+    key = tmp_path / "instructor" / "ex02.key"
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        args = ["grade", str(subs), "-a", "ex02", "-o", str(out), "--no-progress"]
+        assert main([*args, "--secret", str(key), "--allow-unisolated"]) == 0
+        outs.append((out / "gradebook.csv").read_text())
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert outs[0] == outs[1]
+    default = tmp_path / "c"
+    assert (
+        main(
+            [
+                "grade",
+                str(subs),
+                "-a",
+                "ex02",
+                "-o",
+                str(default),
+                "--no-progress",
+                "--allow-unisolated",
+            ]
+        )
+        == 0
+    )
+    assert (default / ".hidden-cases.key").exists()
+    key.write_text("not a key\n")
+    assert (
+        main(
+            [
+                "grade",
+                str(subs),
+                "-a",
+                "ex02",
+                "-o",
+                str(tmp_path / "d"),
+                "--no-progress",
+                "--secret",
+                str(key),
+                "--allow-unisolated",
+            ]
+        )
+        == 2
+    )
+    assert "not a hidden-case key" in capsys.readouterr().err
