@@ -63,12 +63,87 @@ def describe_residual_block(input_shape, filters, stride, builder=course_residua
     return report
 
 
+def build_transfer_model(base, num_classes):
+    """The course's answer to task 6, stage 1: frozen base, training=False, a new head."""
+    base.trainable = False
+    inputs = keras.Input(shape=base.input_shape[1:])
+    pooled = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
+    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(pooled))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def unfreeze_top_block(model, base, block, learning_rate):
+    """Stage 2: the block's layers trainable except batch normalisation; recompile."""
+    base.trainable = True
+    for layer in base.layers:
+        bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = layer.name.startswith(block) and not bn
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
+def tiny_base(input_shape):
+    """The exercise's given stand-in for a pretrained network."""
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = inputs
+    for i, filters in enumerate(ex06.TINY_BASE_FILTERS, start=1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", name=f"block{i}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = keras.layers.ReLU(name=f"block{i}_relu")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+    return keras.Model(inputs, x, name="tiny_base")
+
+
+def describe_fine_tuning(input_shape, num_classes, block, learning_rate,
+                         stage1=build_transfer_model, stage2=unfreeze_top_block):
+    """The exercise's given describe function, around two builders (default: the course's)."""
+    keras.utils.set_random_seed(0)
+    base = tiny_base(input_shape)
+    rng = np.random.default_rng(0)
+    x = (3 + 5 * rng.random((8, *tuple(input_shape)))).astype("float32")
+    y = rng.integers(0, num_classes, size=8)
+
+    def size(weights):
+        return int(sum(np.prod(w.shape) for w in weights))
+
+    def snapshot():
+        return {la.name: [w.copy() for w in la.get_weights()] for la in base.layers}
+
+    def changed(before):
+        return sorted(la.name for la in base.layers if any(
+            not np.array_equal(a, b)
+            for a, b in zip(before[la.name], la.get_weights(), strict=True)))
+
+    model = stage1(base, num_classes)
+    before = snapshot()
+    model.train_on_batch(x, y)
+    first = {"output_shape": list(model.output.shape[1:]),
+             "trainable": size(model.trainable_weights),
+             "non_trainable": size(model.non_trainable_weights),
+             "base_changed": bool(changed(before))}
+    model = stage2(model, base, block, learning_rate)
+    before = snapshot()
+    model.train_on_batch(x, y)
+    bns = [la for la in base.layers if isinstance(la, keras.layers.BatchNormalization)]
+    second = {"trainable": size(model.trainable_weights),
+              "non_trainable": size(model.non_trainable_weights),
+              "changed_layers": [n for n in changed(before) if n.startswith("block")],
+              "bn_statistics_updated": any(
+                  not np.array_equal(before[la.name][2], la.get_weights()[2]) for la in bns),
+              "learning_rate": float(np.float32(keras.ops.convert_to_numpy(
+                  model.optimizer.learning_rate)))}
+    return {"feature_extraction": first, "fine_tuning": second}
+
+
 REFERENCE = {
     "ex06.vgg_block_params": ex06._vgg_block_params,
     "ex06.vgg_block": describe_vgg_block,
     "ex06.vgg_params": ex06._vgg_params,
     "ex06.separable_savings": ex06._separable_savings,
     "ex06.residual_block": describe_residual_block,
+    "ex06.fine_tuning": describe_fine_tuning,
 }
 KERAS_TASKS = ("ex06.vgg_block", "ex06.residual_block")
 
@@ -79,17 +154,18 @@ def _fails(task_id: str, fn) -> list[str]:
     return [r.message for r in report.results if not r.passed]
 
 
-def test_the_registry_has_five_tasks_worth_ten_points():
+def test_the_registry_has_six_tasks_worth_thirteen_points():
     tasks = tasks_for("ex06")
     assert [t.id for t in tasks] == list(REFERENCE)
-    assert sum(t.points for t in tasks) == 10
+    assert sum(t.points for t in tasks) == 13
 
 
 @pytest.mark.parametrize("task_id", list(REFERENCE))
 def test_references_pass_public_and_hidden_cases(task_id):
     task = get_task(task_id)
     assert run_task(task_id, REFERENCE[task_id]).passed
-    for seed in range(5):
+    # The fine-tuning cases train a model each (seconds): fewer seeds keep the test cheap.
+    for seed in range(2 if task_id == "ex06.fine_tuning" else 5):
         report = run_task(task_id, REFERENCE[task_id],
                           cases=task.hidden_cases(np.random.default_rng(seed)))
         assert report.passed, report.to_text()
@@ -267,3 +343,61 @@ def test_residual_block_with_batch_norm_fails_on_params():
     messages = _fails("ex06.residual_block",
                       lambda *a: describe_residual_block(*a, builder=with_bn))
     assert any("params" in m or "convs" in m for m in messages)
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+def test_fine_tuning_reference_counts_match_keras():
+    # The arithmetic of the task module against the parameter counts Keras reports.
+    for case in get_task("ex06.fine_tuning").public_cases():
+        shape, classes, block, _ = case.args
+        base = tiny_base(shape)
+        model = build_transfer_model(base, classes)
+        assert model.count_params() == (case.expected["feature_extraction"]["trainable"]
+                                        + case.expected["feature_extraction"]["non_trainable"])
+
+
+def _stage2_unfreezing_batch_norm_too(model, base, block, learning_rate):
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith(block)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _stage2_without_recompiling(model, base, block, learning_rate):
+    base.trainable = True
+    for layer in base.layers:
+        bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = layer.name.startswith(block) and not bn
+    return model
+
+
+def _stage1_with_a_trainable_base(base, num_classes):
+    model = build_transfer_model(base, num_classes)
+    base.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize(
+    ("stage1", "stage2", "key"),
+    [
+        # Keras 3: fit's training=True overrides base(..., training=False); an unfrozen
+        # BatchNormalization then updates its moving statistics.
+        (build_transfer_model, _stage2_unfreezing_batch_norm_too, "bn_statistics_updated"),
+        (build_transfer_model, _stage2_without_recompiling, "learning_rate"),
+        (_stage1_with_a_trainable_base, unfreeze_top_block, "base_changed"),
+    ],
+    ids=["batch-norm-unfrozen", "no-recompile", "base-not-frozen"],
+)
+def test_fine_tuning_mistakes_fail(stage1, stage2, key):
+    def wrong(*args):
+        return describe_fine_tuning(*args, stage1=stage1, stage2=stage2)
+
+    _fails("ex06.fine_tuning", wrong)
+    case = get_task("ex06.fine_tuning").public_cases()[0]
+    report = wrong(*case.args)
+    stage = "feature_extraction" if key == "base_changed" else "fine_tuning"
+    assert report[stage][key] != case.expected[stage][key], report

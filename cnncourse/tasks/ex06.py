@@ -31,6 +31,22 @@ The cases are chosen to catch the usual mistakes:
 - residual block: a projection shortcut is needed when the number of channels changes
   even with stride 1, not only with stride 2; a "same" convolution with stride 2 rounds
   *up* (7 -> 4); a block without the skip connection.
+
+The fine-tuning task (chapter 6b) is graded like the builders: its task cell holds a given
+``tiny_base`` (two blocks of convolution, batch normalisation, ReLU and pooling: a stand-in
+for a pretrained network, small enough for the grader) and a given
+``describe_fine_tuning``, which runs the student's two functions on it, one training step
+each, and reports plain data. It catches: a base left trainable during feature extraction;
+a batch normalisation layer unfrozen with its block (it then updates its moving
+statistics); unfreezing the whole base instead of the top block; no
+recompile after changing ``trainable`` (the old learning rate, and nothing in the base
+changes); a learning rate other than the one asked for.
+
+Batch normalisation in inference mode: in Keras 3 an outer ``fit`` passes ``training=True``
+down to every layer, overriding a ``training=False`` given when the base was called in the
+functional model (keras-team/keras issue 20285; chapter 6b shows it), so the task keeps the
+top block's ``BatchNormalization`` layers frozen: a frozen one runs in inference mode. The
+report's ``bn_statistics_updated`` checks the effect, whatever the mechanism.
 """
 
 from __future__ import annotations
@@ -260,6 +276,63 @@ def _res_hidden(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
+#: The given ``tiny_base``: (filters) of its two blocks, each conv 3x3 + BN + ReLU + pool 2.
+TINY_BASE_FILTERS = (4, 8)
+
+
+def _fine_tuning_description(
+    input_shape: tuple[int, int, int], num_classes: int, block: str, learning_rate: float
+) -> dict:
+    """What ``describe_fine_tuning`` reports when both stages are right."""
+    c = input_shape[2]
+    convs, bns = [], []
+    for filters in TINY_BASE_FILTERS:
+        convs.append(_conv_params(3, c, filters))
+        bns.append(2 * filters)  # gamma and beta (trainable), or the two moving statistics
+        c = filters
+    base_params = sum(convs) + 2 * sum(bns)
+    head = _conv_params(1, c, num_classes)  # GlobalAveragePooling2D, then Dense
+    top = int(block.removeprefix("block")) - 1
+    return {
+        "feature_extraction": {
+            "output_shape": [num_classes],
+            "trainable": head,
+            "non_trainable": base_params,
+            "base_changed": False,
+        },
+        "fine_tuning": {
+            "trainable": head + convs[top],
+            "non_trainable": base_params - convs[top],
+            "changed_layers": [f"{block}_conv"],
+            "bn_statistics_updated": False,
+            "learning_rate": float(np.float32(learning_rate)),
+        },
+    }
+
+
+def _ft_case(shape, classes: int, block: str, lr: float, label: str = "") -> Case:
+    name = label or f"input {shape}, {classes} classes, unfreeze {block}, learning rate {lr:g}"
+    return Case(name, (shape, classes, block, lr),
+                expected=_fine_tuning_description(shape, classes, block, lr))
+
+
+def _ft_cases() -> list[Case]:
+    return [
+        _ft_case((8, 8, 1), 5, "block2", 1e-4, "greyscale 8x8, 5 classes, top block block2"),
+        _ft_case((12, 12, 3), 3, "block1", 1e-5, "colour 12x12, 3 classes, unfreeze block1"),
+    ]
+
+
+def _ft_hidden(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for _ in range(2):
+        side = int(rng.integers(4, 17))
+        shape = (side, side, int(rng.choice([1, 3])))
+        lr = float(rng.choice([1e-5, 3e-5, 1e-4, 3e-4]))
+        cases.append(_ft_case(shape, int(rng.integers(2, 11)), f"block{rng.integers(1, 3)}", lr))
+    return cases
+
+
 #: Limits the builder tasks need in the grader (TensorFlow in the child), as in exercise 8.
 GRADING_LIMITS = {"memory_mb": 3072, "timeout_s": 60.0}
 
@@ -298,6 +371,14 @@ TASKS = [
         "a residual block with the functional API",
         _res_cases,
         _res_hidden,
+    ),
+    Task(
+        "ex06.fine_tuning",
+        3,
+        "feature extraction, then fine-tuning the top block",
+        _ft_cases,
+        _ft_hidden,
+        chapter="chapters/06b_transfer_learning.html#two-ways-to-reuse-a-pretrained-network",
     ),
 ]
 
