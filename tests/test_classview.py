@@ -462,3 +462,27 @@ def test_self_check_ends_with_the_book_section(capsys, monkeypatch):
     last = capsys.readouterr().out.splitlines()[-1]
     assert last.startswith("  In the book: ")
     assert last.endswith(BOOK + "chapters/02_convolution.html#padding-valid-and-same")
+
+
+def test_report_with_a_roster_and_a_broken_notebook(graded, tmp_path, capsys):
+    subs, out = graded
+    subs2, out2 = tmp_path / "subs", tmp_path / "out"
+    shutil.copytree(subs, subs2)
+    shutil.copytree(out, out2)
+    (subs2 / "gina.ipynb").write_text('{"cells": [', encoding="utf-8")  # a truncated upload
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section\n"
+        "Alice Liddell,11,A-1,alice,Lab 1\nGina Gray,17,G-7,gina,Lab 2\n",
+        encoding="utf-8",
+    )
+    assert _grade(subs2, out2, "--roster", str(roster)) == 0
+    canvas = {r[3]: r for r in _rows(out2 / "canvas_grades.csv")[2:]}
+    assert canvas["alice"][:5] == ["Alice Liddell", "11", "A-1", "alice", "Lab 1"]
+    assert canvas["gina"][:5] == ["Gina Gray", "17", "G-7", "gina", "Lab 2"]
+    assert canvas["gina"][-1] == "0"
+    page = (out2 / "class_report.html").read_text(encoding="utf-8")
+    assert re.search(r"gina</a></td>\s*<td>error</td><td>[^<]*malformed", page)
+    rows = list(csv.DictReader((out2 / "regrade_changes.csv").open(encoding="utf-8")))
+    assert [(r["student_id"], r["reasons"]) for r in rows] == [("gina", "first graded")]
+    assert "gina" not in (out2 / "similarity.html").read_text(encoding="utf-8")
