@@ -422,6 +422,15 @@ _CONV_MISTAKES = (
         _conv_with(pad=lambda a: 2 * a["pad"]),
     ),
     Mistake(
+        "padding_twice",
+        "the input was padded twice (2 * pad on each side): pad once with zero_pad(x, pad)",
+        lambda x, w, b, stride, pad: ops.conv2d(x, w, b, stride=stride, padding=2 * pad)[
+            :,
+            : ops.conv_output_size(x.shape[1], w.shape[0], stride, pad),
+            : ops.conv_output_size(x.shape[2], w.shape[1], stride, pad),
+        ],
+    ),
+    Mistake(
         "padding_ignored",
         "your output ignores the padding: pad x with zero_pad(x, pad) first",
         _conv_with(pad=lambda a: 0),
@@ -445,24 +454,13 @@ _CONV_MISTAKES = (
 )
 
 
-def _backward_with(**change):
-    def wrong(dout, x, w, stride, pad):
-        dx, dw, db = ops.conv2d_backward(
-            dout, x, w, b=np.zeros(w.shape[3]), stride=stride, padding=pad
-        )
-        parts = {"dx": dx, "dw": dw, "db": db}
-        for key, fn in change.items():
-            parts[key] = fn(parts, pad)
-        return (parts["dx"], parts["dw"], parts["db"])
-
-    return wrong
-
-
 _BACKWARD_MISTAKES = (
     Mistake(
         "padding_not_removed",
         "dx still has the padding: cut it off, dx_padded[:, pad:pad+H, pad:pad+W, :]",
-        _backward_with(dx=lambda p, pad: np.pad(p["dx"], ((0, 0), (pad, pad), (pad, pad), (0, 0)))),
+        lambda dout, x, w, stride, pad: ops.conv2d_backward(
+            dout, _zero_pad(x, pad), w, b=np.zeros(w.shape[3]), stride=stride, padding=0
+        ),
     ),
 )
 
