@@ -170,7 +170,7 @@ def make_class(folder: Path) -> dict[str, float]:
 def grade_args(subs: Path, out: Path, key: Path) -> list[str]:
     """`cnncourse grade` of exercise 1 with the hidden-case key ``key``."""
     return ["grade", str(subs), "-a", "ex01", "--out", str(out), "--no-progress", "-j", "1",
-            "--secret-file", str(key)]
+            "--secret", str(key)]
 
 
 @pytest.mark.slow
