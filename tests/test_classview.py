@@ -365,7 +365,7 @@ def test_compare_names_a_new_secret_and_students_who_come_and_go():
     assert by["c"].reasons == ["no longer submitted"] and by["d"].reasons == ["first graded"]
     same = snap("s1", {"a": 2})
     forced = snap("s1", {"a": 1})
-    assert deltas.compare(same, forced)[0].reasons == ["regraded (hidden cases drawn again)"]
+    assert deltas.compare(same, forced)[0].reasons == ["regraded, nothing recorded changed"]
     text = deltas.changes_csv([by["b"]])
     assert text.splitlines()[1] == "b,1,0,-1,ok,ok,ex01.f 1→0,hidden-case secret changed"
 
@@ -486,3 +486,33 @@ def test_report_with_a_roster_and_a_broken_notebook(graded, tmp_path, capsys):
     rows = list(csv.DictReader((out2 / "regrade_changes.csv").open(encoding="utf-8")))
     assert [(r["student_id"], r["reasons"]) for r in rows] == [("gina", "first graded")]
     assert "gina" not in (out2 / "similarity.html").read_text(encoding="utf-8")
+
+
+def test_a_new_hidden_case_key_lists_the_students_whose_grade_moved(tmp_path, capsys):
+    # hank fails only shifts up and to the left: every public case passes, and how many
+    # hidden cases fail depends on the inputs drawn from the key.
+    hank = dict(GOOD)
+    hank["ex01.shift_images"] = GOOD["ex01.shift_images"].replace(
+        "    out = np.zeros_like(x)\n",
+        "    out = np.zeros_like(x)\n    if dx < 0 and dy < 0:\n        return out\n",
+    )
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    write(subs / "hank.ipynb", hank)
+    write(subs / "alice.ipynb", GOOD)
+    keys = []
+    for k in (0, 1):
+        keys.append(tmp_path / f"key{k}")
+        keys[-1].write_text(f"{k:02x}" * 32 + "\n", encoding="utf-8")
+    assert _grade(subs, out, "--secret", str(keys[0])) == 0
+    first = {r["student_id"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    assert _grade(subs, out, "--secret", str(keys[1])) == 0
+    second = {r["student_id"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    assert first["alice"]["total"] == second["alice"]["total"] == "7"
+    assert first["hank"]["total"] != second["hank"]["total"]  # 6.4 and 6.1 with these keys
+    rows = list(csv.DictReader((out / "regrade_changes.csv").open(encoding="utf-8")))
+    assert [r["student_id"] for r in rows] == ["hank"]
+    assert rows[0]["reasons"] == "hidden-case secret changed"
+    delta = float(second["hank"]["total"]) - float(first["hank"]["total"])
+    assert float(rows[0]["delta"]) == pytest.approx(delta)
+    assert rows[0]["tasks"].startswith("ex01.shift_images ")

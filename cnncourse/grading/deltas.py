@@ -13,8 +13,8 @@ points or status changed, with the reasons found:
 - ``assignment version changed`` -- the task module, the checker or the template changed;
 - ``hidden-case secret changed`` -- the instructor's secret (its fingerprint) changed;
 - ``task changed: <id>`` -- that task's definition changed and its points moved;
-- ``regraded (hidden cases drawn again)`` -- nothing above, the run regraded anyway
-  (``--force``) and the random hidden cases came out differently;
+- ``regraded, nothing recorded changed`` -- none of the above: a ``--force`` run whose
+  grade moved anyway (a time limit, a time-out on a busy machine, or the grader itself);
 - ``first graded`` / ``no longer submitted`` -- a student who appeared or disappeared.
 
 Those are exactly the students the instructor has to tell.
@@ -74,7 +74,7 @@ class Change:
         return round((self.new_total or 0.0) - (self.old_total or 0.0), 2)
 
     def task_text(self) -> str:
-        """The changed tasks as ``id old→new``, separated by ``; ``."""
+        """The changed tasks as ``id old→new``, separated by semicolons."""
         return "; ".join(f"{t} {_fmt(a)}→{_fmt(b)}" for t, (a, b) in self.tasks.items())
 
 
@@ -203,7 +203,7 @@ def compare(old: dict, new: dict) -> list[Change]:
         if a["status"] != b["status"]:
             reasons.append(f"status {a['status']} → {b['status']}")
         if not reasons or reasons == [f"status {a['status']} → {b['status']}"]:
-            reasons.append("regraded (hidden cases drawn again)")
+            reasons.append("regraded, nothing recorded changed")
         changes.append(
             Change(student, a["total"], b["total"], a["status"], b["status"], moved, reasons)
         )
