@@ -22,23 +22,36 @@ student's code reports. Such a task is declared in its exercise module::
 
 The worker calls the student's function on each case's inputs and saves what it returns
 with the object's own ``save(path)`` method (``method`` in the spec); only the file's
-bytes come back. The parent writes them to a temporary file and runs ``evaluator(path,
-case)`` -- returning ``None`` (pass) or a message -- in a *fresh* Python process with a
-timeout, so that loading a hostile file cannot touch the grader.
+bytes come back. The parent then judges *all* saved objects of one submission in *one*
+evaluation process (:func:`evaluate_artifacts`: one TensorFlow start-up per submission,
+not per case) inside the same kind of bubblewrap sandbox as the student's code
+(:func:`cnncourse.grading.sandbox.sandbox_command`): no network, no other submissions, no
+output folder, its own ``/tmp``, resource limits, killed at ``timeout_s``. Unlike the
+student's sandbox it shows the evaluator's own code (the course package, read-only), since
+the evaluator is course code; the saved file is loaded with ``safe_mode=True``, so it
+cannot carry code to run.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-from cnncourse.checking import Case
-
-__all__ = ["ArtifactSpec", "evaluate_artifact"]
+__all__ = [
+    "VERDICT",
+    "ArtifactSpec",
+    "evaluate_artifact",
+    "evaluate_artifacts",
+    "judge_saved_objects",
+]
 
 
 @dataclass(frozen=True)
@@ -67,64 +80,163 @@ class ArtifactSpec:
 
 
 _RUNNER = """
-import json, sys, importlib
-from cnncourse.checking import Case
-from cnncourse.grading.wire import decode
-spec = json.load(open(sys.argv[1]))
-module, _, name = spec["evaluator"].partition(":")
-fn = getattr(importlib.import_module(module), name)
-c = spec["case"]
-case = Case(c["name"], decode(c["args"]), decode(c["kwargs"]), decode(c["expected"]),
-            c["rtol"], c["atol"])
-try:
-    message = fn(spec["path"], case)
-except Exception as exc:
-    message = f"the saved object could not be evaluated ({type(exc).__name__}: {exc})"
-print(json.dumps({"message": None if message is None else str(message)}))
+import json, os, sys
+job, uid = sys.argv[1], int(sys.argv[2])
+if os.geteuid() == 0 and uid >= 0:  # as the worker slot's own user, as the student's job
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+sys.path[:] = json.load(open(job + "/paths.json"))
+import importlib, pickle, resource, warnings
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+items = pickle.load(open(job + "/items.pkl", "rb"))
+out = []
+for evaluator, path, case in items:
+    module, _, name = evaluator.partition(":")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            message = getattr(importlib.import_module(module), name)(path, case)
+    except Exception as exc:
+        message = f"the saved object could not be evaluated ({type(exc).__name__}: {exc})"
+    out.append(None if message is None else str(message)[:2000])
+print(json.dumps(out))
 """
 
 
-def evaluate_artifact(spec: ArtifactSpec, data: bytes, case: Case) -> str | None:
-    """Judge one saved object in a fresh process; ``None`` when it passes."""
-    from cnncourse.grading.wire import encode
+def _code_paths(evaluators: list[str]) -> tuple[list[str], list[str]]:
+    """Folders to show (read-only) and ``sys.path`` entries for the evaluators' modules."""
+    show, paths = [], []
+    for evaluator in evaluators:
+        top = evaluator.partition(":")[0].split(".")[0]
+        spec = importlib.util.find_spec(top)
+        if spec is None or not spec.origin:
+            continue
+        origin = Path(spec.origin).resolve()
+        if spec.submodule_search_locations:  # a package: show the package folder only
+            show.append(str(origin.parent))
+            paths.append(str(origin.parent.parent))
+        else:  # a module file (tests): its folder
+            show.append(str(origin.parent))
+            paths.append(str(origin.parent))
+    return sorted(set(show)), list(dict.fromkeys(paths))
 
-    with tempfile.TemporaryDirectory(prefix="cnncourse-artifact-") as tmp:
-        path = os.path.join(tmp, "artifact" + spec.suffix)
-        with open(path, "wb") as f:
-            f.write(data)
-        job = os.path.join(tmp, "job.json")
-        with open(job, "w", encoding="utf-8") as f:
-            json.dump(
-                {
-                    "evaluator": spec.evaluator,
-                    "path": path,
-                    "case": {
-                        "name": case.name,
-                        "args": encode(tuple(case.args)),
-                        "kwargs": encode(dict(case.kwargs)),
-                        "expected": encode(case.expected),
-                        "rtol": case.rtol,
-                        "atol": case.atol,
-                    },
-                },
-                f,
-            )
+
+def evaluate_artifacts(
+    items: list[tuple[ArtifactSpec, bytes, object]],
+    *,
+    slot: int = 0,
+    memory_mb: int = 8192,
+    sandbox: bool = True,
+) -> list[str | None]:
+    """Judge every saved object of one submission in one sandboxed process.
+
+    ``items`` lists ``(spec, file bytes, case)``; the result lists ``None`` (pass) or a
+    message, in order. Without ``sandbox`` (``--allow-unisolated``) the process runs with
+    the same limits but no sandbox.
+    """
+    from cnncourse.grading.sandbox import BASE_UID, Limits, python_paths, sandbox_command
+
+    if not items:
+        return []
+    # One process: the start-up (TensorFlow) once, then each evaluation.
+    timeout = max(spec.timeout_s for spec, _, _ in items) + 10.0 * (len(items) - 1)
+    job = tempfile.mkdtemp(prefix="cnncourse-eval-")
+    try:
+        os.chmod(job, 0o755)
+        rows = []
+        for k, (spec, data, case) in enumerate(items):
+            path = os.path.join(job, f"artifact-{k}{spec.suffix}")
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o644)
+            rows.append((spec.evaluator, path, case))
+        with open(os.path.join(job, "items.pkl"), "wb") as f:
+            pickle.dump(rows, f)  # trusted data (the grader's cases), read by course code
+        # The evaluators' modules, and the course package (the cases are its objects).
+        show, paths = _code_paths(["cnncourse:"] + [spec.evaluator for spec, _, _ in items])
+        with open(os.path.join(job, "paths.json"), "w", encoding="utf-8") as f:
+            json.dump([*paths, *python_paths()], f)
+        for name in ("items.pkl", "paths.json"):
+            os.chmod(os.path.join(job, name), 0o644)
+        python = os.path.realpath(sys.executable)
+        uid = BASE_UID + slot if sandbox and os.geteuid() == 0 else -1
+        command = [python, "-I", "-S", "-c", _RUNNER, job, str(uid)]
+        if sandbox:
+            limits = Limits(timeout_s=timeout, memory_mb=memory_mb, nproc=4096, scratch_mb=512)
+            command = [*sandbox_command(limits, slot, show=[job, *show], course=True), *command]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/tmp",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "KERAS_HOME": "/tmp/.keras",
+            "MPLCONFIGDIR": "/tmp/.matplotlib",
+            "PYTHONPATH": "",
+        }
+        if not sandbox:
+            env.update(HOME=job, KERAS_HOME=job + "/.keras", MPLCONFIGDIR=job + "/.mpl")
         try:
             proc = subprocess.run(
-                [sys.executable, "-c", _RUNNER, job],
+                command,
                 capture_output=True,
-                timeout=spec.timeout_s,
-                cwd=tmp,
-                env={
-                    **os.environ,
-                    "TF_CPP_MIN_LOG_LEVEL": "3",
-                    # The evaluator is instructor code: found where the grader finds it.
-                    "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path if p),
-                },
+                timeout=timeout,
+                env=env,
+                cwd="/tmp" if sandbox else job,
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired:
-            return f"evaluating the saved object took longer than {spec.timeout_s:g} s"
+            return [f"evaluating the saved object took longer than {timeout:g} s"] * len(items)
         try:
-            return json.loads(proc.stdout.decode().strip().splitlines()[-1])["message"]
-        except (ValueError, IndexError, KeyError):
-            return "the saved object could not be evaluated (the evaluator failed)"
+            verdicts = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+            if isinstance(verdicts, list) and len(verdicts) == len(items):
+                return [None if v is None else str(v) for v in verdicts]
+        except (ValueError, IndexError):
+            pass
+        return ["the saved object could not be evaluated (the evaluator failed)"] * len(items)
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+
+
+def evaluate_artifact(spec: ArtifactSpec, data: bytes, case: object) -> str | None:
+    """Judge one saved object (see :func:`evaluate_artifacts`); ``None`` when it passes."""
+    return evaluate_artifacts([(spec, data, case)])[0]
+
+
+#: The key under which :func:`judge_saved_objects` puts a verdict into a case's event: an
+#: object no JSON a child sends can contain.
+VERDICT = object()
+
+
+def judge_saved_objects(tasks: list, cases: list, runs: list, worker: object) -> None:
+    """Judge every saved object of one submission at once (one sandboxed process).
+
+    ``tasks`` are the assignment's graded tasks, ``cases[i]`` the ``(public, hidden)`` cases
+    of task ``i`` and ``runs[i]`` what the worker sent back for it. Each verdict goes into
+    its case's event under :data:`VERDICT`.
+    """
+    import base64
+    import binascii
+
+    items, events = [], []
+    for t, (public, hidden), run in zip(tasks, cases, runs, strict=True):
+        if t.artifact is None:
+            continue
+        for k, case in enumerate([*public, *hidden]):
+            event = run.cases.get(k)
+            data = event.get("artifact") if isinstance(event, dict) else None
+            if not isinstance(data, str):
+                continue
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            items.append((t.artifact, raw, case))
+            events.append(event)
+    verdicts = evaluate_artifacts(
+        items,
+        slot=getattr(worker, "slot", 0),
+        sandbox=bool(getattr(worker, "isolated", True)),
+    )
+    for event, verdict in zip(events, verdicts, strict=True):
+        event[VERDICT] = verdict

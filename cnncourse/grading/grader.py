@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncourse.exercise import Case
-from cnncourse.grading.artifacts import evaluate_artifact
+from cnncourse.grading.artifacts import VERDICT, evaluate_artifact, judge_saved_objects
 from cnncourse.grading.assignment import Assignment, GradedTask
 from cnncourse.grading.sandbox import SandboxError, TaskJob, TaskRun, Worker
 from cnncourse.grading.secret import fingerprint, task_rng
@@ -213,7 +213,10 @@ def _judge(
             raw = base64.b64decode(data, validate=True)
         except ValueError:
             return "the saved object was garbled", ""
-        message = evaluate_artifact(task.artifact, raw, case)
+        if VERDICT in event:  # judged with the submission's other saved objects
+            message = event[VERDICT]
+        else:
+            message = evaluate_artifact(task.artifact, raw, case)
         if message is not None and hidden:
             return "wrong result" + (where or " on a hidden input"), ""
         return message, ""
@@ -401,6 +404,8 @@ def grade_file(
     if len(fatal) < len(jobs):
         run = worker.run(jobs, [[] if i in fatal else x for i, x in enumerate(inputs)], preamble)
         runs, protections = run.tasks, run.protections
+        # Saved models: judged all at once, in one sandboxed process per submission (H1).
+        judge_saved_objects(assignment.tasks, cases, runs, worker)
         if run.setup_error:
             notes.append(f"the setup imports failed: {run.setup_error}")
     else:

@@ -329,12 +329,18 @@ def _hidden_inside(sources: list[str], hide: list[str]) -> list[str]:
 
 
 def sandbox_command(
-    limits: Limits, slot: int = 0, hide: list[str] | None = None, show: list[str] | None = None
+    limits: Limits,
+    slot: int = 0,
+    hide: list[str] | None = None,
+    show: list[str] | None = None,
+    course: bool = False,
 ) -> list[str]:
     """The ``bwrap`` arguments of one job's sandbox (the command to run goes after them).
 
     ``show`` adds read-only folders or files (the artifact evaluator's job folder); ``hide``
-    lists folders that must look empty if they lie inside what is shown.
+    lists folders that must look empty if they lie inside what is shown. ``course`` leaves
+    the course package visible (only for the evaluator of saved models, which is course
+    code; never for a student's job).
     """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -349,12 +355,15 @@ def sandbox_command(
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         argv += ["--unshare-all"]
+    # The job's private /tmp first, so that what is shown from under /tmp (a clone and its
+    # virtual environment there, the evaluator's job folder) is bound on top of it.
+    argv += ["--perms", "1777", "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp"]
     sources = _read_only_sources(list(show or []))
     # Parent folders of what is shown, traversable by the job's user (bwrap would make
     # them 0700 as the grader), in order.
     parents = {str(a) for src in sources for a in Path(src).parents if str(a) != "/"}
     for folder in sorted(parents, key=lambda p: (p.count("/"), p)):
-        if not os.path.islink(folder):
+        if not os.path.islink(folder) and folder != "/tmp":
             argv += ["--perms", "0755", "--dir", folder]
     for src in sources:
         argv += ["--ro-bind", src, src]
@@ -363,10 +372,9 @@ def sandbox_command(
             argv += ["--symlink", os.readlink(link), link]
         elif os.path.isdir(link) and link not in sources:
             argv += ["--ro-bind", link, link]
-    for path in _hidden_inside(sources, list(hide or [])):
+    for path in [] if course else _hidden_inside(sources, list(hide or [])):
         argv += ["--perms", "0555", "--size", "4096", "--tmpfs", path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp"]
     argv += ["--ro-bind", str(WORKER_PATH), WORKER_IN_SANDBOX]
     argv += ["--chdir", "/tmp", "--setenv", "HOME", "/tmp"]
     return argv
@@ -374,7 +382,7 @@ def sandbox_command(
 
 def _probe(argv: list[str]) -> str | None:
     """Why a sandbox made with ``argv`` cannot run Python (``None`` when it can)."""
-    code = "import sys, os; sys.exit(0 if os.listdir('/tmp') == [] else 3)"
+    code = "import os, sys; sys.exit(0 if os.access('/tmp', os.W_OK) else 3)"
     try:
         proc = subprocess.run(
             [*argv, os.path.realpath(sys.executable), "-I", "-S", "-c", code],
