@@ -9,10 +9,16 @@ no hostile submission earned a point on the task it attacks.
 
 Target (the grading issue): at most 0.3 s per submission on 2 cores for NumPy tasks.
 
+It then grades the solution notebook of each Keras exercise (ex04-ex09) once, with the
+exercise's own limits, each job in its sandbox and its saved models judged in one
+sandboxed evaluation process, and prints the seconds per submission (target: at most
+10 s on 2 cores). ``--skip-keras`` leaves that part out.
+
 Usage::
 
     python bench/grade_bench.py              # 100 submissions, 2 workers
     python bench/grade_bench.py -n 40 -j 1
+    python bench/grade_bench.py --skip-keras
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnncourse.grading.assignment import load_assignment  # noqa: E402
+from cnncourse.grading.assignment import grading_limits, load_assignment  # noqa: E402
 from cnncourse.grading.gradebook import grade_class  # noqa: E402
 from cnncourse.grading.sandbox import Limits  # noqa: E402
 
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=100, help="submissions (default: 100)")
     parser.add_argument("-j", type=int, default=2, help="parallel workers (default: 2)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per task")
+    parser.add_argument("--skip-keras", action="store_true", help="only the NumPy figure")
     args = parser.parse_args(argv)
     assignment = load_assignment(EXERCISE)
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
@@ -123,7 +130,56 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  hostile submissions with credit on the attacked task: {false_credit}")
     print(f"wall time {wall:.1f} s (includes {args.timeout:g} s per infinite loop)")
     print(f"seconds per submission: {wall / max(1, len(results)):.3f} (target <= 0.3)")
-    return 0 if false_credit == 0 else 1
+    failed = 0 if args.skip_keras else keras_figures()
+    return 0 if false_credit == 0 and failed == 0 else 1
+
+
+KERAS_EXERCISES = ("ex04", "ex05", "ex06", "ex07", "ex08", "ex09")
+
+
+def keras_figures() -> int:
+    """Grade each Keras exercise's solution once; print its seconds; count wrong grades."""
+    print("Keras exercises: the solution notebook graded once each, in the sandbox")
+    wrong = 0
+    for name in KERAS_EXERCISES:
+        solution = next(iter(sorted((ROOT / "solutions").glob(f"{name}_*.ipynb"))), None)
+        if solution is None:
+            print(f"  {name}: no solution notebook")
+            continue
+        assignment = load_assignment(name)
+        with tempfile.TemporaryDirectory(prefix=f"grade-bench-{name}-") as tmp:
+            subs = Path(tmp) / "submissions"
+            subs.mkdir()
+            (subs / "solution.ipynb").write_bytes(solution.read_bytes())
+            start = time.perf_counter()
+            cpu = time.process_time()
+            before = _children_cpu()
+            results, _ = grade_class(
+                [subs],
+                assignment,
+                Path(tmp) / "out",
+                limits=grading_limits(name),
+                progress=False,
+                log=lambda message: None,
+            )
+            wall = time.perf_counter() - start
+            children = _children_cpu() - before
+        r = results[0]
+        full = r.total == assignment.max_points
+        wrong += not full
+        print(
+            f"  {name}: {wall:6.1f} s per submission (target <= 10), "
+            f"{r.total:g}/{assignment.max_points:g} points{'' if full else ' (NOT full marks)'}"
+            f"; grader CPU {time.process_time() - cpu:.1f} s, sandboxes' CPU {children:.1f} s"
+        )
+    return wrong
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
