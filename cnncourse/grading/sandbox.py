@@ -100,6 +100,8 @@ How to enable the sandbox:
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined
     (grading as an ordinary user inside), or, grading as root inside the container, with
         --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+  - if bwrap says it cannot mount /proc inside a container, add
+        --security-opt systempaths=unconfined
   - in Kubernetes: a securityContext with seccompProfile Unconfined and AppArmor
     unconfined (and capabilities add SYS_ADMIN when running as root).
 To grade anyway, without isolation (student code can then read the disk, including the
