@@ -118,3 +118,16 @@ def test_conv_bench_script_is_a_thin_wrapper_that_runs():
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "--repeats" in result.stdout
+
+
+def test_no_notebook_loads_code_from_bench_by_file_path():
+    # Chapters import the package (cnncourse.benchmarks), which also exists in a wheel
+    # install; bench/ is a folder of the repository only.
+    import json
+
+    for folder in ("chapters", "exercises", "solutions"):
+        for path in sorted((ROOT / folder).glob("*.ipynb")):
+            cells = json.loads(path.read_text())["cells"]
+            code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+            assert "runpy" not in code, f"{path.name} runs a file by path"
+            assert '"bench"' not in code and "bench/" not in code, f"{path.name} reaches bench/"
