@@ -92,20 +92,20 @@ def _grade(args: argparse.Namespace) -> int:
             f"{assignment.name}` on the merged folder (or a final run without --shard)"
         )
         return 0
-    return _class_view(Path(args.out), assignment, results, args.roster, "cnncourse grade")
+    return _class_view(Path(args.out), assignment, results, args, "cnncourse grade")
 
 
 # --- class view (issue 14): class report, similarity, LMS exports, regrade deltas ---------
-def _class_view(out, assignment, results, roster_path, command: str) -> int:
+def _class_view(out, assignment, results, args: argparse.Namespace, command: str) -> int:
     from cnncourse.grading.classreport import write_class_view
     from cnncourse.grading.lms import RosterError, load_roster
 
     try:
-        roster = load_roster(roster_path) if roster_path else None
+        roster = load_roster(args.roster) if args.roster else None
     except RosterError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return 2
-    view = write_class_view(out, assignment, results, roster=roster)
+    view = write_class_view(out, assignment, results, roster=roster, moodle_field=args.moodle_id)
     print(f"wrote {view.report.name}, {view.similarity.name} ({len(view.pairs)} similar pairs)")
     print(f"wrote {', '.join(p.name for p in view.exports)} (Canvas, Moodle)")
     if view.changes is None:
@@ -135,7 +135,7 @@ def _report(args: argparse.Namespace) -> int:
     if not results:
         print(f"cnncourse report: no graded {assignment.name} results in {out}", file=sys.stderr)
         return 2
-    return _class_view(out, assignment, results, args.roster, "cnncourse report")
+    return _class_view(out, assignment, results, args, "cnncourse report")
 
 
 # --- end of the class view ---------------------------------------------------------------
@@ -221,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         "first grading; keep it with your grades, never where students can read it)",
     )
     g.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
+    g.add_argument(
+        "--moodle-id",
+        choices=["username", "email", "idnumber"],
+        default="username",
+        help="user field of moodle_grades.csv's identifier column (default: %(default)s)",
+    )
     g.set_defaults(func=_grade)
 
     r = sub.add_parser(
@@ -233,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--assignment", "-a", required=True, help="exercise graded, e.g. ex01")
     r.add_argument("--template", help="student notebook (default: exercises/<assignment>_*)")
     r.add_argument("--roster", help="CSV of the class (names, LMS ids) for the LMS exports")
+    r.add_argument(
+        "--moodle-id",
+        choices=["username", "email", "idnumber"],
+        default="username",
+        help="user field of moodle_grades.csv's identifier column (default: %(default)s)",
+    )
     r.set_defaults(func=_report)
 
     gb = sub.add_parser("gradebook", help="work with grading output folders")

@@ -472,11 +472,14 @@ def test_report_with_a_roster_and_a_broken_notebook(graded, tmp_path, capsys):
     (subs2 / "gina.ipynb").write_text('{"cells": [', encoding="utf-8")  # a truncated upload
     roster = tmp_path / "roster.csv"
     roster.write_text(
-        "Student,ID,SIS User ID,SIS Login ID,Section\n"
-        "Alice Liddell,11,A-1,alice,Lab 1\nGina Gray,17,G-7,gina,Lab 2\n",
+        "Student,ID,SIS User ID,SIS Login ID,Section,Email\n"
+        "Alice Liddell,11,A-1,alice,Lab 1,al@uni.example\nGina Gray,17,G-7,gina,Lab 2,\n",
         encoding="utf-8",
     )
-    assert _grade(subs2, out2, "--roster", str(roster)) == 0
+    assert _grade(subs2, out2, "--roster", str(roster), "--moodle-id", "email") == 0
+    moodle = _rows(out2 / "moodle_grades.csv")
+    assert moodle[0][0] == "email"
+    assert {r[0] for r in moodle[1:]} >= {"al@uni.example", "bob"}  # no email: the id
     canvas = {r[3]: r for r in _rows(out2 / "canvas_grades.csv")[2:]}
     assert canvas["alice"][:5] == ["Alice Liddell", "11", "A-1", "alice", "Lab 1"]
     assert canvas["gina"][:5] == ["Gina Gray", "17", "G-7", "gina", "Lab 2"]

@@ -241,12 +241,13 @@ def write_class_view(
     results: list[SubmissionResult],
     *,
     roster: dict[str, dict[str, str]] | None = None,
+    moodle_field: str = "username",
     similarity_options: dict | None = None,
 ) -> ClassView:
     """Write the class report, the similarity page, the LMS exports and the regrade deltas."""
     out = Path(out)
     max_points = {t.id: float(t.task.points) for t in assignment.tasks}
-    exports = lms.write_exports(out, results, max_points, assignment.name, roster)
+    exports = lms.write_exports(out, results, max_points, assignment.name, roster, moodle_field)
 
     previous = deltas.load_snapshot(out)
     current = deltas.snapshot(results, assignment)

@@ -42,6 +42,7 @@ from cnncourse.grading.report import atomic_write
 
 __all__ = [
     "CANVAS_IDENTITY",
+    "MOODLE_FIELDS",
     "RosterError",
     "canvas_rows",
     "load_roster",
@@ -167,9 +168,11 @@ def write_exports(
     max_points: dict[str, float],
     assignment: str,
     roster: dict[str, dict[str, str]] | None = None,
+    moodle_field: str = "username",
 ) -> list[Path]:
     """Write ``canvas_grades.csv`` and ``moodle_grades.csv`` into ``out``; return their paths."""
     paths = [Path(out) / "canvas_grades.csv", Path(out) / "moodle_grades.csv"]
+    moodle = moodle_rows(results, max_points, assignment, roster, moodle_field)
     atomic_write(paths[0], to_csv(canvas_rows(results, max_points, assignment, roster)))
-    atomic_write(paths[1], to_csv(moodle_rows(results, max_points, assignment, roster)))
+    atomic_write(paths[1], to_csv(moodle))
     return paths
