@@ -147,6 +147,9 @@ class Task:
         A self-contained reference implementation (its source must run on its own with
         ``numpy as np``): what the grader puts in place of a wrong answer of this task
         when a later task calls it.
+    few_hidden : str
+        Why the task draws fewer than 10 hidden cases (each trains or builds a Keras model,
+        which takes seconds); empty for every task that draws at least 10.
     """
 
     id: str
@@ -160,6 +163,7 @@ class Task:
     mistakes: tuple[Mistake, ...] = ()
     pure: bool = False
     reference: Callable[..., Any] | None = None
+    few_hidden: str = ""
 
     def compare(self, expected: Any, got: Any, case: Case) -> str | None:
         """Return ``None`` when ``got`` is right for ``case``, else what is wrong."""

@@ -6,15 +6,22 @@ solutions; students' code is never run this way (that is the grader's job).
 
 from __future__ import annotations
 
+import inspect
 import re
+import textwrap
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
+from cnncourse import notebook_format as fmt
 from cnncourse.checking import run_task
-from cnncourse.tasks import get_task, tasks_for
+from cnncourse.exercise import Exercise
+from cnncourse.grading.grader import MIN_HIDDEN
+from cnncourse.grading.sandbox import Limits
+from cnncourse.grading.secret import task_rng
+from cnncourse.tasks import exercise, exercise_names, get_task, tasks_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "solutions").glob("ex*.ipynb"))
@@ -74,3 +81,73 @@ def test_student_stubs_earn_zero_and_say_not_implemented(source):
     for task_id, name in functions.items():
         report = run_task(task_id, namespace[name])
         assert report.not_implemented and report.points == 0, report.to_text()
+
+
+# ----------------------------------------------------------------- the exercise contract
+
+
+def _anchors(chapter: Path) -> set[str]:
+    """The section ids Sphinx gives the chapter's headings (docutils' make_id)."""
+    from docutils.nodes import make_id
+
+    nb = nbformat.read(chapter, as_version=4)
+    ids = set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    ids.add(make_id(line.lstrip("#").strip().replace("`", "")))
+    return ids
+
+
+@pytest.mark.parametrize("name", exercise_names())
+def test_every_exercise_honours_the_contract(name):
+    """One declared object per exercise, matching its notebook; see cnncourse.exercise."""
+    declared = exercise(name)
+    assert isinstance(declared, Exercise) and declared.name == name
+    source = next((ROOT / "solutions").glob(f"{name}_*.ipynb"))
+    cells = [c for c in nbformat.read(source, as_version=4).cells if c.cell_type == "code"]
+    in_notebook = [(fmt.task_id(c), fmt.task_points(c)) for c in cells if fmt.task_id(c)]
+    assert in_notebook == [(t.id, float(t.points)) for t in declared.tasks]
+    checked = {t for c in cells for t, _ in fmt.check_calls(c.source)}
+    assert checked == {t.id for t in declared.tasks}, "every task has a check call"
+    assert set(declared.limits) <= set(Limits.__dataclass_fields__)
+    assert set(declared.artifacts) <= {t.id for t in declared.tasks}
+    for task in declared.tasks:
+        page, _, anchor = task.chapter.partition("#")
+        chapter = ROOT / page.replace(".html", ".ipynb")
+        assert page.startswith("chapters/") and chapter.exists(), (task.id, task.chapter)
+        assert anchor in _anchors(chapter), (task.id, anchor, sorted(_anchors(chapter)))
+        if not task.few_hidden:
+            hidden = task.hidden_cases(task_rng(bytes(32), task.id)) if task.hidden_cases else []
+            assert len(hidden) >= MIN_HIDDEN, (task.id, len(hidden))
+        for callee_id in task.calls:
+            callee = declared.task(callee_id)
+            assert callee.reference is not None, f"{task.id} calls {callee_id}: no reference"
+            namespace: dict = {"np": np}  # the reference runs on its own in the grader
+            exec(textwrap.dedent(inspect.getsource(callee.reference)), namespace)
+            fn = namespace[callee.reference.__name__]
+            report = run_task(callee_id, fn)
+            assert report.passed, report.to_text()
+
+
+def test_the_exercise_half_has_no_import_cycle():
+    """cnncourse.exercise imports neither checking, tasks nor grading."""
+    import ast
+
+    tree = ast.parse((ROOT / "cnncourse" / "exercise.py").read_text())
+    imported = {
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in (n.names if isinstance(n, ast.Import) else [n])
+    }
+    assert not {m for m in imported if m and m.startswith("cnncourse")}
+    checking = ast.parse((ROOT / "cnncourse" / "checking.py").read_text())
+    top = {n.module for n in checking.body if isinstance(n, ast.ImportFrom)}
+    assert "cnncourse.tasks" not in top
+    for module in (ROOT / "cnncourse" / "tasks").glob("ex*.py"):
+        text = module.read_text()
+        assert "from cnncourse.checking import" not in text, module.name
+        assert "getattr(module" not in text
+    assert "getattr(module" not in (ROOT / "cnncourse/grading/assignment.py").read_text()

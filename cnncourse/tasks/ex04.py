@@ -755,6 +755,8 @@ TASKS = [
         _build_public,
         _build_hidden,
         comparator=compare_architecture,
+        chapter="chapters/04_first_cnn.html#a-cnn-for-all-ten-digits",
+        few_hidden="each case builds a Keras model in the grader, which takes seconds",
     ),
     Task(
         "ex04.compile_cnn",
@@ -763,6 +765,8 @@ TASKS = [
         _compile_public,
         _compile_hidden,
         comparator=compare_compiled,
+        chapter="chapters/04_first_cnn.html#the-loss-sparse-or-categorical-cross-entropy",
+        few_hidden="each case builds a Keras model in the grader, which takes seconds",
     ),
     Task(
         "ex04.train_cnn",
@@ -771,6 +775,8 @@ TASKS = [
         _train_public,
         _train_hidden,
         comparator=compare_trained,
+        chapter="chapters/04_first_cnn.html#training",
+        few_hidden="the case trains a CNN for about a minute in the grader",
     ),
 ]
 

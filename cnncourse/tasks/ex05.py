@@ -90,7 +90,7 @@ def _normalize_cases() -> list[Case]:
 
 def _normalize_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         n, h, w = (int(v) for v in rng.integers([1, 2, 2], [6, 30, 30]))
         x = _random_digits(rng, n, h, w)
         if rng.random() < 0.5:
@@ -149,7 +149,7 @@ def _standardize_cases() -> list[Case]:
 
 def _standardize_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         n, h, w = (int(v) for v in rng.integers([2, 2, 2], [8, 10, 10]))
         c = int(rng.choice([1, 3]))
         x_train = _unit(rng, n, h, w, c, scale=float(rng.uniform(0.2, 1.0)))
@@ -506,7 +506,7 @@ def _batches_cases() -> list[Case]:
 
 def _batches_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _ in range(10):
         n = int(rng.integers(20, 400))
         batch_size = int(rng.integers(1, 70))
         seed = int(rng.integers(0, 10**6))
@@ -524,6 +524,8 @@ TASKS = [
         _normalize_cases,
         _normalize_hidden,
         comparator=_float32_comparator,
+        chapter="chapters/05a_pipelines_augmentation.html#normalization-putting-the-pixels-on-a-sensible-scale",
+        pure=True,
     ),
     Task(
         "ex05.standardize",
@@ -532,6 +534,8 @@ TASKS = [
         _standardize_cases,
         _standardize_hidden,
         comparator=_standardized_comparator,
+        chapter="chapters/05a_pipelines_augmentation.html#normalization-putting-the-pixels-on-a-sensible-scale",
+        pure=True,
     ),
     Task(
         "ex05.digit_augmentation",
@@ -540,6 +544,8 @@ TASKS = [
         _augmentation_cases,
         _augmentation_hidden,
         comparator=_augmentation_comparator,
+        chapter="chapters/05a_pipelines_augmentation.html#augmentations-that-change-the-label",
+        few_hidden="each case runs the augmentation through Keras layers on many images",
     ),
     Task(
         "ex05.make_batches",
@@ -548,6 +554,8 @@ TASKS = [
         _batches_cases,
         _batches_hidden,
         comparator=_batches_comparator,
+        chapter="chapters/05a_pipelines_augmentation.html#tf-data-feeding-the-model",
+        pure=True,
     ),
 ]
 

@@ -138,6 +138,10 @@ def _residual_block_description(
 # --------------------------------------------------------------------------- cases
 
 
+def _vgg_block_params_reference(c_in, filters, n_convs):
+    return (9 * c_in + 1) * filters + (n_convs - 1) * (9 * filters + 1) * filters
+
+
 def _block_params_cases() -> list[Case]:
     return [
         Case("VGG16 block1: 3 -> 64 channels, 2 convolutions", (3, 64, 2), expected=38_720),
@@ -157,7 +161,7 @@ def _block_params_cases() -> list[Case]:
 
 def _block_params_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(4):
+    for _ in range(10):
         c_in, filters = int(rng.integers(1, 257)), int(rng.integers(1, 513))
         n = int(rng.integers(1, 5))
         cases.append(
@@ -194,8 +198,9 @@ def _block_hidden(rng: np.random.Generator) -> list[Case]:
 
 def _vgg_case(shape, blocks, dense, classes, label: str = "") -> Case:
     name = label or f"input {shape}, blocks {blocks}, dense {dense}, {classes} classes"
-    return Case(name, (shape, blocks, dense, classes),
-                expected=_vgg_params(shape, blocks, dense, classes))
+    return Case(
+        name, (shape, blocks, dense, classes), expected=_vgg_params(shape, blocks, dense, classes)
+    )
 
 
 def _vgg_cases() -> list[Case]:
@@ -205,18 +210,33 @@ def _vgg_cases() -> list[Case]:
             ((224, 224, 3), VGG16_BLOCKS, (4096, 4096), 1000),
             expected=138_357_544,
         ),
-        _vgg_case((32, 32, 3), VGG16_BLOCKS, (4096, 4096), 10,
-                  "VGG16 on 32x32x3 images with 10 classes (flatten size 512)"),
-        _vgg_case((28, 28, 1), ((32, 2), (64, 2)), (128,), 10,
-                  "a small VGG for digits: 28x28x1, (32, 2), (64, 2), dense 128"),
-        _vgg_case((50, 50, 3), ((16, 1), (32, 1), (64, 2)), (), 5,
-                  "50x50x3 (pooling rounds down twice), no hidden dense layer"),
+        _vgg_case(
+            (32, 32, 3),
+            VGG16_BLOCKS,
+            (4096, 4096),
+            10,
+            "VGG16 on 32x32x3 images with 10 classes (flatten size 512)",
+        ),
+        _vgg_case(
+            (28, 28, 1),
+            ((32, 2), (64, 2)),
+            (128,),
+            10,
+            "a small VGG for digits: 28x28x1, (32, 2), (64, 2), dense 128",
+        ),
+        _vgg_case(
+            (50, 50, 3),
+            ((16, 1), (32, 1), (64, 2)),
+            (),
+            5,
+            "50x50x3 (pooling rounds down twice), no hidden dense layer",
+        ),
     ]
 
 
 def _vgg_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(4):
+    for _ in range(10):
         n_blocks = int(rng.integers(1, 5))
         blocks = tuple(
             (int(rng.integers(1, 129)), int(rng.integers(1, 4))) for _ in range(n_blocks)
@@ -243,7 +263,7 @@ def _sep_cases() -> list[Case]:
 
 def _sep_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(4):
+    for _ in range(10):
         k = int(rng.choice([1, 3, 5, 7]))
         c_in, c_out = (int(v) for v in rng.integers(1, 1025, size=2))
         h, w = (int(v) for v in rng.integers(1, 113, size=2))
@@ -253,8 +273,9 @@ def _sep_hidden(rng: np.random.Generator) -> list[Case]:
 
 def _res_case(shape: tuple[int, int, int], filters: int, stride: int, label: str = "") -> Case:
     name = label or f"input {shape}, {filters} filters, stride {stride}"
-    return Case(name, (shape, filters, stride),
-                expected=_residual_block_description(shape, filters, stride))
+    return Case(
+        name, (shape, filters, stride), expected=_residual_block_description(shape, filters, stride)
+    )
 
 
 def _res_cases() -> list[Case]:
@@ -312,8 +333,11 @@ def _fine_tuning_description(
 
 def _ft_case(shape, classes: int, block: str, lr: float, label: str = "") -> Case:
     name = label or f"input {shape}, {classes} classes, unfreeze {block}, learning rate {lr:g}"
-    return Case(name, (shape, classes, block, lr),
-                expected=_fine_tuning_description(shape, classes, block, lr))
+    return Case(
+        name,
+        (shape, classes, block, lr),
+        expected=_fine_tuning_description(shape, classes, block, lr),
+    )
 
 
 def _ft_cases() -> list[Case]:
@@ -343,6 +367,8 @@ TASKS = [
         "parameters of a VGG block",
         _block_params_cases,
         _block_params_hidden,
+        chapter="chapters/06a_classic_architectures.html#vgg16-depth-from-one-small-kernel-2014",
+        reference=_vgg_block_params_reference,
     ),
     Task(
         "ex06.vgg_block",
@@ -350,6 +376,8 @@ TASKS = [
         "a VGG block with the functional API",
         _block_cases,
         _block_hidden,
+        chapter="chapters/06a_classic_architectures.html#vgg16-depth-from-one-small-kernel-2014",
+        few_hidden="each case builds a Keras model in the grader, which takes seconds",
     ),
     Task(
         "ex06.vgg_params",
@@ -357,6 +385,8 @@ TASKS = [
         "parameters of a whole VGG network",
         _vgg_cases,
         _vgg_hidden,
+        chapter="chapters/06a_classic_architectures.html#vgg16-depth-from-one-small-kernel-2014",
+        calls=("ex06.vgg_block_params",),
     ),
     Task(
         "ex06.separable_savings",
@@ -364,6 +394,7 @@ TASKS = [
         "standard against depthwise-separable convolution",
         _sep_cases,
         _sep_hidden,
+        chapter="chapters/06a_classic_architectures.html#mobilenet-split-the-convolution-in-two-2017",
     ),
     Task(
         "ex06.residual_block",
@@ -371,6 +402,8 @@ TASKS = [
         "a residual block with the functional API",
         _res_cases,
         _res_hidden,
+        chapter="chapters/06a_classic_architectures.html#resnet-let-the-signal-skip-2015",
+        few_hidden="each case builds a Keras model in the grader, which takes seconds",
     ),
     Task(
         "ex06.fine_tuning",
@@ -379,6 +412,7 @@ TASKS = [
         _ft_cases,
         _ft_hidden,
         chapter="chapters/06b_transfer_learning.html#two-ways-to-reuse-a-pretrained-network",
+        few_hidden="each case builds a Keras model in the grader, which takes seconds",
     ),
 ]
 

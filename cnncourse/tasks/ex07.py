@@ -73,9 +73,7 @@ def _grad_cam_cases() -> list[Case]:
     a, g = _random_layer(rng, 3, 7, 7, 8)
     g[1] = -np.abs(g[1]) - 0.01  # every channel hurts the class: no positive evidence
     a[1] = np.abs(a[1]) + 0.01
-    cases.append(
-        _cam_case("3 images of 7x7x8; image 1 has no positive evidence (all zeros)", a, g)
-    )
+    cases.append(_cam_case("3 images of 7x7x8; image 1 has no positive evidence (all zeros)", a, g))
     a, g = _random_layer(rng, 1, 14, 14, 16)
     cases.append(_cam_case("1 image of 14x14x16, the size of a real layer", a, g))
     return cases
@@ -83,7 +81,7 @@ def _grad_cam_cases() -> list[Case]:
 
 def _grad_cam_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(4):
+    for _ in range(10):
         n, h, w, k = (int(v) for v in rng.integers([1, 2, 2, 1], [4, 9, 9, 10]))
         scales = rng.choice([1.0, 10.0, 50.0], size=n)
         a, g = _random_layer(rng, n, h, w, k, scales=scales)
@@ -145,7 +143,7 @@ def _pr_cases() -> list[Case]:
 
 def _pr_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(4):
+    for _ in range(10):
         k = int(rng.integers(2, 11))
         cm = rng.integers(0, 25, size=(k, k))
         if rng.random() < 0.7:
@@ -163,6 +161,8 @@ TASKS = [
         "Grad-CAM from feature maps and gradients",
         _grad_cam_cases,
         _grad_cam_hidden,
+        chapter="chapters/07_interpretation.html#grad-cam-where-is-the-evidence-for-a-class",
+        pure=True,
     ),
     Task(
         "ex07.precision_recall",
@@ -171,6 +171,8 @@ TASKS = [
         _pr_cases,
         _pr_hidden,
         comparator=_compare_pr,
+        chapter="chapters/07_interpretation.html#where-does-the-model-go-wrong",
+        pure=True,
     ),
 ]
 

@@ -55,13 +55,24 @@ LR_MIN, LR_MAX = 1e-4, 1e-2
 SPACE = {
     "filters": {"type": "Choice", "values": list(FILTERS)},
     "dense_units": {
-        "type": "Int", "min_value": 32, "max_value": 128, "step": 32, "sampling": "linear",
+        "type": "Int",
+        "min_value": 32,
+        "max_value": 128,
+        "step": 32,
+        "sampling": "linear",
     },
     "dropout": {
-        "type": "Float", "min_value": 0.0, "max_value": 0.5, "step": 0.1, "sampling": "linear",
+        "type": "Float",
+        "min_value": 0.0,
+        "max_value": 0.5,
+        "step": 0.1,
+        "sampling": "linear",
     },
     "learning_rate": {
-        "type": "Float", "min_value": LR_MIN, "max_value": LR_MAX, "step": None,
+        "type": "Float",
+        "min_value": LR_MIN,
+        "max_value": LR_MAX,
+        "step": None,
         "sampling": "log",
     },
 }
@@ -148,8 +159,7 @@ def _compare_space(expected: dict, got: object) -> str | None:
                 return f"hyperparameter {name!r}: its {key} is missing"
             if compare(value, have[key], rtol=1e-9, atol=1e-12) is not None:
                 return (
-                    f"hyperparameter {name!r}: {key} should be {_fmt(value)}, got "
-                    f"{_fmt(have[key])}"
+                    f"hyperparameter {name!r}: {key} should be {_fmt(value)}, got {_fmt(have[key])}"
                 )
     return None
 
@@ -182,8 +192,12 @@ def _compare_model(expected: dict, got: object) -> str | None:
             if key == "output_shape" and isinstance(value, list | tuple):
                 value = list(value)
             if compare(want[key], value, rtol=1e-6, atol=1e-9) is not None:
-                what = {"output_shape": "output shape", "params": "parameter count",
-                        "activation": "activation", "rate": "dropout rate"}[key]
+                what = {
+                    "output_shape": "output shape",
+                    "params": "parameter count",
+                    "activation": "activation",
+                    "rate": "dropout rate",
+                }[key]
                 return (
                     f"layer {k} ({want['class']}): {what} should be {_fmt(want[key])}, got "
                     f"{_fmt(value)}"
@@ -278,6 +292,8 @@ TASKS = [
         _public_cases,
         _hidden_cases,
         comparator=compare_hypermodel,
+        chapter="chapters/08_tuning.html#a-search-space-in-kerastuner",
+        few_hidden="each case builds a Keras model in the grader, which takes seconds",
     ),
 ]
 

@@ -60,6 +60,20 @@ def reference_problem(image: np.ndarray) -> str | None:
 # --------------------------------------------------------------------------- check_image
 
 
+def _check_image_reference(image):
+    if image.shape not in ((28, 28), (28, 28, 1)):
+        return f"wrong shape: expected (28, 28) or (28, 28, 1), got {image.shape}"
+    if image.dtype.kind not in "uif":
+        return f"wrong dtype: expected integer or float pixels, got {image.dtype}"
+    if image.dtype.kind in "ui":
+        if image.min() < 0 or image.max() > 255:
+            return "values out of range: expected integers in 0..255"
+        return None
+    if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        return "values out of range: expected finite floats in [0, 1]"
+    return None
+
+
 def _compare_problem(expected: str | None, got: Any) -> str | None:
     if expected is None:
         if got is None:
@@ -68,9 +82,7 @@ def _compare_problem(expected: str | None, got: Any) -> str | None:
     if got is None:
         return f"the image is not valid (its {expected} is wrong), but you returned None"
     if not isinstance(got, str) or not got.strip():
-        return f"expected a message (a non-empty str) that mentions {expected!r}, got {got!r}"[
-            :300
-        ]
+        return f"expected a message (a non-empty str) that mentions {expected!r}, got {got!r}"[:300]
     if expected not in got.lower():
         others = [k for k in _KEYWORDS if k != expected and k in got.lower()]
         found = ""
@@ -122,9 +134,17 @@ def _check_cases() -> list[Case]:
 
 def _check_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    kinds = ["valid_uint8", "valid_float", "valid_int", "shape", "dtype", "range_int",
-             "range_float", "nan"]
-    for kind in rng.permutation(kinds):
+    kinds = [
+        "valid_uint8",
+        "valid_float",
+        "valid_int",
+        "shape",
+        "dtype",
+        "range_int",
+        "range_float",
+        "nan",
+    ]
+    for kind in rng.permutation(kinds * 2):
         digit = _digit(rng)
         if kind == "valid_uint8":
             image = digit if rng.random() < 0.5 else digit[:, :, None]
@@ -133,8 +153,16 @@ def _check_hidden(rng: np.random.Generator) -> list[Case]:
         elif kind == "valid_int":
             image = digit.astype(rng.choice(["int16", "int32", "int64", "uint16"]))
         elif kind == "shape":
-            options = [(28, 28, 3), (28, 28, 4), (1, 28, 28), (27, 28), (28, 29),
-                       (56, 56), (784,), (2, 28, 28, 1)]
+            options = [
+                (28, 28, 3),
+                (28, 28, 4),
+                (1, 28, 28),
+                (27, 28),
+                (28, 29),
+                (56, 56),
+                (784,),
+                (2, 28, 28, 1),
+            ]
             shape = options[int(rng.integers(len(options)))]
             image = rng.integers(0, 256, size=shape).astype(np.uint8)
         elif kind == "dtype":
@@ -182,7 +210,7 @@ def _pre_cases() -> list[Case]:
 
 def _pre_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for i in range(4):
+    for i in (k % 4 for k in range(12)):
         digit = _digit(rng)
         if i == 0:
             image = digit
@@ -206,8 +234,11 @@ def _response(probabilities: np.ndarray, class_names: tuple[str, ...]) -> dict[s
 
 def _resp_case(name: str, probabilities: np.ndarray, class_names: tuple[str, ...]) -> Case:
     return Case(
-        name, (probabilities, class_names), expected=_response(probabilities, class_names),
-        rtol=1e-6, atol=1e-9,
+        name,
+        (probabilities, class_names),
+        expected=_response(probabilities, class_names),
+        rtol=1e-6,
+        atol=1e-9,
     )
 
 
@@ -221,14 +252,15 @@ def _resp_cases() -> list[Case]:
         _resp_case("three classes", np.array([0.2, 0.7, 0.1]), ("cat", "dog", "bird")),
         _resp_case("ten digits, float32", ten, _DIGITS),
         _resp_case("the first class wins", np.array([0.9, 0.05, 0.05]), ("yes", "no", "maybe")),
-        _resp_case("a tie: the first of two equal maxima", np.array([0.1, 0.45, 0.45]),
-                   ("a", "b", "c")),
+        _resp_case(
+            "a tie: the first of two equal maxima", np.array([0.1, 0.45, 0.45]), ("a", "b", "c")
+        ),
     ]
 
 
 def _resp_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for k in (2, 5, 10):
+    for k in (2, 3, 4, 5, 6, 7, 8, 10, 10, 12):
         names = tuple(f"class_{j}_{int(rng.integers(100))}" for j in range(k))
         cases.append(_resp_case(f"hidden {k} classes", rng.dirichlet(np.ones(k)), names))
     return cases
@@ -242,6 +274,9 @@ TASKS = [
         public_cases=_check_cases,
         hidden_cases=_check_hidden,
         comparator=_compare_problem,
+        chapter="chapters/09_production.html#an-inference-function-that-refuses-garbage",
+        pure=True,
+        reference=_check_image_reference,
     ),
     Task(
         id="ex09.preprocess",
@@ -250,6 +285,9 @@ TASKS = [
         public_cases=_pre_cases,
         hidden_cases=_pre_hidden,
         comparator=_compare_preprocessed,
+        chapter="chapters/09_production.html#an-inference-function-that-refuses-garbage",
+        calls=("ex09.check_image",),
+        pure=True,
     ),
     Task(
         id="ex09.to_response",
@@ -257,6 +295,8 @@ TASKS = [
         title="probabilities to a JSON answer",
         public_cases=_resp_cases,
         hidden_cases=_resp_hidden,
+        chapter="chapters/09_production.html#serving-predictions-over-http",
+        pure=True,
     ),
 ]
 
