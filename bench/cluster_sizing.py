@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'exercise':<10}{'start-up s':>12}{'wall s/sub':>12}")
     figures = {}
     for name in names:
-        figures[name] = measure(name, args.repeat)
+        try:
+            figures[name] = measure(name, args.repeat)
+        except Exception as exc:  # one broken exercise must not hide the others' figures
+            print(f"{name:<10}failed: {type(exc).__name__}: {exc}", flush=True)
+            continue
         f = figures[name]
         print(f"{name:<10}{f['startup']:>12.2f}{f['wall']:>12.2f}", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")

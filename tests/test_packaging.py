@@ -8,12 +8,18 @@ a folder outside the repository.
 from __future__ import annotations
 
 import ast
+import csv
 import fnmatch
 import importlib.metadata
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
+import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -216,3 +222,106 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
         f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     )
     return result
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory):
+    """The wheel and the sdist built from this checkout; the wheel installed in a fresh venv."""
+    base = tmp_path_factory.mktemp("wheel")
+    dist = base / "dist"
+    _run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)])
+    wheels, sdists = list(dist.glob("*.whl")), list(dist.glob("*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1, list(dist.iterdir())
+    target = base / "venv"
+    venv.create(target, with_pip=True, clear=True)
+    python = target / "bin" / "python"
+    _run([str(python), "-m", "pip", "install", "--quiet", str(wheels[0])])
+    return {"wheel": wheels[0], "sdist": sdists[0], "venv": target, "python": python}
+
+
+def _outside_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0")
+    return env
+
+
+@pytest.mark.slow
+def test_wheel_and_sdist_carry_the_run_time_files(wheel_venv):
+    names = set(zipfile.ZipFile(wheel_venv["wheel"]).namelist())
+    templates = {f"cnncourse/_exercises/{p.name}" for p in (ROOT / "exercises").glob("*.ipynb")}
+    modules = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "cnncourse").rglob("*.py")
+    }
+    assert templates and templates <= names, sorted(templates - names)
+    assert modules <= names, sorted(modules - names)
+    assert not any(n.startswith(("solutions/", "cnncourse/_solutions")) for n in names)
+    with tarfile.open(wheel_venv["sdist"]) as sdist:
+        members = {m.split("/", 1)[1] for m in sdist.getnames() if "/" in m}
+    assert {f"exercises/{p.name}" for p in (ROOT / "exercises").glob("*.ipynb")} <= members
+
+
+@pytest.mark.slow
+def test_installed_wheel_grades_a_class_outside_the_repository(wheel_venv, tmp_path):
+    from test_contrib import make_class  # the same small exercise-1 class
+
+    bin_dir = wheel_venv["venv"] / "bin"
+    env = _outside_env(tmp_path)
+    version = _run([str(bin_dir / "cnncourse"), "--version"], cwd=tmp_path, env=env).stdout
+    assert version.strip() == f"cnncourse {cnncourse.__version__}"
+    where = _run(
+        [str(wheel_venv["python"]), "-c", "import cnncourse; print(cnncourse.__file__)"],
+        cwd=tmp_path,
+        env=env,
+    ).stdout.strip()
+    assert Path(where).is_relative_to(wheel_venv["venv"]), where  # not this checkout
+    students = make_class(tmp_path / "class")
+    key = tmp_path / "instructor" / "hidden-cases.key"
+    _run(
+        [str(bin_dir / "cnncourse"), "grade", "class", "-a", "ex01", "-o", "out", "--no-progress",
+         "--secret", str(key)],
+        cwd=tmp_path,
+        env=env,
+    )
+    rows = {r["student_id"]: r for r in csv.DictReader((tmp_path / "out" / "gradebook.csv").open())}
+    assert set(rows) == students
+    assert rows["alice"]["status"] == "ok" and rows["alice"]["total"] == rows["alice"]["max"]
+    assert rows["bob"]["total"] == "0" and rows["dave"]["status"] == "error"
+    # The same grades as the repository's own (editable) install gives with the same key.
+    assert main_grade(tmp_path / "class", tmp_path / "here", key) == (
+        tmp_path / "out" / "gradebook.csv"
+    ).read_text()
+
+
+def main_grade(subs: Path, out: Path, key: Path) -> str:
+    from cnncourse.cli import main as cli
+
+    args = ["grade", str(subs), "-a", "ex01", "-o", str(out), "--no-progress", "--secret", str(key)]
+    assert cli(args) == 0
+    return (out / "gradebook.csv").read_text()
+
+
+EXECUTE = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=600, kernel_name="python3",
+               resources={"metadata": {"path": "."}}).execute()
+print("executed", sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "notebook", ["chapters/01_why_cnns.ipynb", "exercises/ex02_convolution.ipynb"]
+)
+def test_installed_wheel_runs_a_chapter_and_an_exercise(wheel_venv, tmp_path, notebook):
+    """Copied out of the repository, the notebook runs with nothing but the installed wheel."""
+    copy = tmp_path / Path(notebook).name
+    shutil.copy(ROOT / notebook, copy)
+    result = _run(
+        [str(wheel_venv["python"]), "-c", EXECUTE, copy.name],
+        cwd=tmp_path,
+        env=_outside_env(tmp_path),
+        timeout=900,
+    )
+    assert f"executed {copy.name}" in result.stdout
