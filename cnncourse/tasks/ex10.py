@@ -519,6 +519,11 @@ TASKS = [
         _script_hidden,
         comparator=compare_script_result,
         chapter=f"{_CHAPTER}#debugging-a-network-that-does-not-learn",
+        few_hidden=(
+            "each case sends 3,000 digits to the student's process and trains the script once; "
+            "three draws of training digits and seed, each with true and with shifted test "
+            "labels, keep the task's grading near two seconds"
+        ),
     ),
 ]
 
