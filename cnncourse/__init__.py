@@ -16,6 +16,9 @@ that motivates it and reused by the chapters after it.
   confusion-matrix helpers (chapter 7).
 - :mod:`cnncourse.inference` and :mod:`cnncourse.serve` -- validated inference with the
   training preprocessing, and a FastAPI prediction endpoint (chapter 9).
+- :mod:`cnncourse.dense`, :mod:`cnncourse.scenes` and :mod:`cnncourse.dense_models` --
+  IoU, non-maximum suppression, Dice, transposed-convolution sizes, generated scenes with
+  masks and boxes, signals, a small U-Net and a grid detector (chapter 10).
 - :mod:`cnncourse.checking` and :mod:`cnncourse.tasks` -- the in-notebook self-checks of
   the exercises; :mod:`cnncourse.assign` makes the student versions and
   :mod:`cnncourse.grading` grades a class.
