@@ -40,6 +40,11 @@ ensure_env() {
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
     echo "$want" > "$stamp"
   fi
+  # JupyterLab's defaults for this venv: no "Jupyter news" prompt and no update check on a
+  # student's first screen (the venv's share/jupyter/lab/settings/overrides.json).
+  mkdir -p "$VENV/share/jupyter/lab/settings"
+  cmp -s scripts/jupyterlab_overrides.json "$VENV/share/jupyter/lab/settings/overrides.json" ||
+    cp scripts/jupyterlab_overrides.json "$VENV/share/jupyter/lab/settings/overrides.json"
   export PATH="$VENV/bin:$PATH"
   export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"  # C++ logs (cuInit noise) off
   export PYTHONHASHSEED=0
