@@ -97,7 +97,10 @@ def _grade(args: argparse.Namespace) -> int:
 
 # --- class view (issue 14): class report, similarity, LMS exports, regrade deltas ---------
 def _class_view(out, assignment, results, args: argparse.Namespace, command: str) -> int:
+    from pathlib import Path
+
     from cnncourse.grading.classreport import write_class_view
+    from cnncourse.grading.deltas import load_snapshot
     from cnncourse.grading.lms import RosterError, load_roster
 
     try:
@@ -105,7 +108,13 @@ def _class_view(out, assignment, results, args: argparse.Namespace, command: str
     except RosterError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return 2
-    view = write_class_view(out, assignment, results, roster=roster, moodle_field=args.moodle_id)
+    since = Path(args.since) if args.since else None
+    if since is not None and load_snapshot(since) is None:
+        print(f"{command}: no class report in {since} to compare with", file=sys.stderr)
+        return 2
+    view = write_class_view(
+        out, assignment, results, roster=roster, moodle_field=args.moodle_id, since=since
+    )
     print(f"wrote {view.report.name}, {view.similarity.name} ({len(view.pairs)} similar pairs)")
     print(f"wrote {', '.join(p.name for p in view.exports)} (Canvas, Moodle)")
     if view.changes is None:
@@ -227,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="username",
         help="user field of moodle_grades.csv's identifier column (default: %(default)s)",
     )
-    g.set_defaults(func=_grade)
+    g.set_defaults(func=_grade, since=None)
 
     r = sub.add_parser(
         "report",
@@ -244,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["username", "email", "idnumber"],
         default="username",
         help="user field of moodle_grades.csv's identifier column (default: %(default)s)",
+    )
+    r.add_argument(
+        "--since",
+        help="compare the grades with the last report written in this folder instead of OUT "
+        "(e.g. the previous merge of a sharded run)",
     )
     r.set_defaults(func=_report)
 

@@ -519,3 +519,22 @@ def test_a_new_hidden_case_key_lists_the_students_whose_grade_moved(tmp_path, ca
     delta = float(second["hank"]["total"]) - float(first["hank"]["total"])
     assert float(rows[0]["delta"]) == pytest.approx(delta)
     assert rows[0]["tasks"].startswith("ex01.shift_images ")
+
+
+def test_report_since_compares_with_another_folder(graded, tmp_path, capsys):
+    # After a sharded run the merge writes a new folder; --since names the previous one.
+    subs, out = graded
+    subs2, out2 = tmp_path / "subs", tmp_path / "new"
+    shutil.copytree(subs, subs2)
+    write(subs2 / "erin.ipynb", ERIN_FIXED)
+    key = out / ".hidden-cases.key"  # the same key, as the shards of a class share one
+    assert _grade(subs2, out2, "--secret", str(key)) == 0  # a fresh folder: no snapshot
+    assert "first report in this folder" in capsys.readouterr().out
+    args = ["report", str(out2), "-a", "ex01", "--template", str(TEMPLATE)]
+    assert main([*args, "--since", str(out)]) == 0
+    rows = list(csv.DictReader((out2 / "regrade_changes.csv").open(encoding="utf-8")))
+    assert [(r["student_id"], r["delta"], r["reasons"]) for r in rows] == [
+        ("erin", "+2", "new submission")
+    ]
+    assert main([*args, "--since", str(tmp_path)]) == 2
+    assert "no class report in" in capsys.readouterr().err

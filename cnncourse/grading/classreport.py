@@ -243,13 +243,18 @@ def write_class_view(
     roster: dict[str, dict[str, str]] | None = None,
     moodle_field: str = "username",
     similarity_options: dict | None = None,
+    since: Path | None = None,
 ) -> ClassView:
-    """Write the class report, the similarity page, the LMS exports and the regrade deltas."""
+    """Write the class report, the similarity page, the LMS exports and the regrade deltas.
+
+    The grades are compared with the snapshot of the last report written in ``out``, or in
+    ``since`` (another output folder: the previous merge of a sharded run, say).
+    """
     out = Path(out)
     max_points = {t.id: float(t.task.points) for t in assignment.tasks}
     exports = lms.write_exports(out, results, max_points, assignment.name, roster, moodle_field)
 
-    previous = deltas.load_snapshot(out)
+    previous = deltas.load_snapshot(Path(since) if since is not None else out)
     current = deltas.snapshot(results, assignment)
     changes = deltas.compare(previous, current) if previous is not None else None
     changes_csv = out / "regrade_changes.csv"
