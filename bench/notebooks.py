@@ -60,6 +60,14 @@ class Run:
         return max(self.cells, key=lambda c: c[1], default=(0, 0.0, 0.0))
 
 
+def display_name(path: Path) -> str:
+    """The path relative to the repository when it is inside it, else as given."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def book_notebooks() -> list[Path]:
     """The notebooks of ``_toc.yml`` (chapters and exercises), in the book's order."""
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -81,7 +89,7 @@ def _kernel_cpu_s(process: psutil.Process | None) -> float:
 
 def execute(path: Path, timeout: int = TIMEOUT_S) -> Run:
     """Execute one notebook in its own folder, timing every code cell."""
-    run = Run(str(path.relative_to(ROOT)))
+    run = Run(display_name(path))
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         f"notebook <= {limits[1]:.0f} s, book <= {limits[2]:.0f} s"
         + (f" (the idle 2-core budget x {scale:g})" if scale > 1 else "")
     )
-    width = max(len(str(p.relative_to(ROOT))) for p in paths)
+    width = max(len(display_name(p)) for p in paths)
     print(f"{'notebook':<{width}}  {'wall s':>7}  {'CPU s':>7}  {'slowest cell':>18}  status")
     runs, missed = [], []
     for path in paths:
