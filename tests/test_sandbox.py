@@ -529,6 +529,9 @@ def test_grading_as_a_real_unprivileged_user_gives_the_same_guarantees(shared_di
     (work / "subs").mkdir(parents=True)
     shutil.copy(HOSTILE / "correct.json", work / "subs" / "alice.ipynb")
     shutil.copy(HOSTILE / "import_ops.json", work / "subs" / "mallory.ipynb")
+    attacks = ["wire_deep_nesting", "wire_24mb_line", "rmdir_cwd", "fill_tmp", "signal_grader"]
+    for name in attacks:
+        shutil.copy(HOSTILE / f"{name}.json", work / "subs" / f"{name}.ipynb")
     probe = (
         "import os, json\n"
         "def dense_params(n_inputs, units):\n"
@@ -555,6 +558,11 @@ def test_grading_as_a_real_unprivileged_user_gives_the_same_guarantees(shared_di
     rows = {r["student_id"]: r for r in csv.DictReader((work / "out" / "gradebook.csv").open())}
     assert rows["alice"]["total"] == "7" and rows["alice"]["isolation"] == "sandbox"
     assert rows["mallory"]["total"] == "0"
+    manifest = json.loads((HOSTILE / "manifest.json").read_text(encoding="utf-8"))
+    for name in attacks:
+        limit = manifest[f"{name}.json"].get("max_total", manifest[f"{name}.json"].get("total"))
+        assert float(rows[name]["total"]) <= limit, rows[name]
+        assert rows[name]["status"] != "infrastructure error", rows[name]
     state = json.loads((work / "out" / ".state" / "probe.json").read_text(encoding="utf-8"))
     assert "user namespace" in state["protections"]
     messages = [c["message"] for t in state["tasks"] for c in t["cases"] if not c["hidden"]]
