@@ -325,3 +325,14 @@ def test_installed_wheel_runs_a_chapter_and_an_exercise(wheel_venv, tmp_path, no
         timeout=900,
     )
     assert f"executed {copy.name}" in result.stdout
+
+
+def test_notebooks_do_not_reach_into_the_repository_through_the_package():
+    """With the wheel installed, ``cnncourse.__file__`` is in site-packages: a chapter that
+    finds ``bench/`` or ``solutions/`` from it breaks (what chapters 2 and 9 once did)."""
+    offenders = [
+        name
+        for name, source in _sources().items()
+        if name.endswith(".ipynb") and "cnncourse.__file__" in source
+    ]
+    assert offenders == []
