@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ArtifactSpec",
     "Case",
     "CaseResult",
     "Exercise",
@@ -229,6 +230,31 @@ class Task:
 
 
 @dataclass(frozen=True)
+class ArtifactSpec:
+    """How to receive and judge a task's saved object.
+
+    Parameters
+    ----------
+    suffix : str
+        File suffix the object is saved under (``".keras"``).
+    evaluator : str
+        ``"module:function"``; ``function(path, case) -> str | None`` runs in a new process.
+    method : str
+        Name of the method the worker calls on the returned object to save it.
+    timeout_s : float
+        Wall-clock limit of one evaluation.
+    """
+
+    suffix: str
+    evaluator: str
+    method: str = "save"
+    timeout_s: float = 120.0
+
+    def to_wire(self) -> dict:
+        return {"suffix": self.suffix, "method": self.method}
+
+
+@dataclass(frozen=True)
 class Exercise:
     """One exercise as declared by its task module: the whole contract in one object.
 
@@ -243,7 +269,8 @@ class Exercise:
         Grading limits above the NumPy defaults (fields of
         :class:`cnncourse.grading.sandbox.Limits`), for tasks that import TensorFlow.
     artifacts : mapping
-        Task id -> artifact spec, for tasks whose answer is a saved object.
+        Task id -> :class:`ArtifactSpec`, for tasks whose answer is a saved object (a
+        Keras model), judged by :mod:`cnncourse.grading.artifacts`.
     """
 
     name: str

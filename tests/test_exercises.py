@@ -149,5 +149,6 @@ def test_the_exercise_half_has_no_import_cycle():
     for module in (ROOT / "cnncourse" / "tasks").glob("ex*.py"):
         text = module.read_text()
         assert "from cnncourse.checking import" not in text, module.name
+        assert "from cnncourse.grading" not in text, f"{module.name} imports the grader"
         assert "getattr(module" not in text
     assert "getattr(module" not in (ROOT / "cnncourse/grading/assignment.py").read_text()

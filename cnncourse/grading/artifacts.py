@@ -42,8 +42,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+
+from cnncourse.exercise import ArtifactSpec  # declared with the exercise contract
 
 __all__ = [
     "VERDICT",
@@ -52,31 +53,6 @@ __all__ = [
     "evaluate_artifacts",
     "judge_saved_objects",
 ]
-
-
-@dataclass(frozen=True)
-class ArtifactSpec:
-    """How to receive and judge a task's saved object.
-
-    Parameters
-    ----------
-    suffix : str
-        File suffix the object is saved under (``".keras"``).
-    evaluator : str
-        ``"module:function"``; ``function(path, case) -> str | None`` runs in a new process.
-    method : str
-        Name of the method the worker calls on the returned object to save it.
-    timeout_s : float
-        Wall-clock limit of one evaluation.
-    """
-
-    suffix: str
-    evaluator: str
-    method: str = "save"
-    timeout_s: float = 120.0
-
-    def to_wire(self) -> dict:
-        return {"suffix": self.suffix, "method": self.method}
 
 
 _RUNNER = """

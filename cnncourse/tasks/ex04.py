@@ -71,8 +71,7 @@ import warnings
 
 import numpy as np
 
-from cnncourse.exercise import Case, Exercise, Task, compare
-from cnncourse.grading.artifacts import ArtifactSpec
+from cnncourse.exercise import ArtifactSpec, Case, Exercise, Task, compare
 
 #: The specification of task 1 (and of the model task 3 trains).
 INPUT_SHAPE = (28, 28, 1)
