@@ -129,19 +129,27 @@ def test_sandbox_shows_nothing_of_the_disk_but_the_interpreter(tmp_path):
     assert set(seen["tmp"]) <= _SHOWN_UNDER_TMP
 
 
-def test_installed_course_package_inside_site_packages_is_covered(tmp_path):
-    import site
-
-    sp = site.getsitepackages()[0]
-    code = (
-        "import json, os, sys\n"
-        "p = os.path.join(sys.argv[1], 'cnncourse')\n"
-        "print(json.dumps({'listing': os.listdir(p) if os.path.isdir(p) else None,"
-        " 'numpy': os.path.isdir(os.path.join(sys.argv[1], 'numpy'))}))"
-    )
-    seen = _in_sandbox(code, sp)
-    assert seen["numpy"]  # the libraries stay
-    assert seen["listing"] in (None, [])  # any installed cnncourse package looks empty
+def test_installed_course_package_inside_site_packages_is_covered(monkeypatch):
+    # A non-editable install puts cnncourse (with its reference code) into the same
+    # site-packages as numpy: the sandbox shows the folder but covers the package.
+    site = Path(tempfile.mkdtemp(prefix="cnncourse-h1-site-"))
+    try:
+        (site / "cnncourse").mkdir()
+        (site / "cnncourse" / "ops.py").write_text("SOLUTION = 1\n", encoding="utf-8")
+        (site / "somelib").mkdir()
+        (site / "somelib" / "__init__.py").write_text("X = 1\n", encoding="utf-8")
+        os.chmod(site, 0o755)
+        real = sandbox_module.python_paths
+        monkeypatch.setattr(sandbox_module, "python_paths", lambda: [*real(), str(site)])
+        code = (
+            "import json, os, sys\n"
+            "print(json.dumps({'course': os.listdir(os.path.join(sys.argv[1], 'cnncourse')),"
+            " 'lib': os.listdir(os.path.join(sys.argv[1], 'somelib'))}))"
+        )
+        seen = _in_sandbox(code, str(site))
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
+    assert seen == {"course": [], "lib": ["__init__.py"]}
 
 
 def test_sandbox_cannot_signal_see_or_write_to_the_grader(tmp_path):

@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import select
@@ -319,9 +320,10 @@ def _hidden_inside(sources: list[str], hide: list[str]) -> list[str]:
     """Folders inside the shown ones that must look empty: any ``cnncourse`` package in a
     site-packages folder, the course's own folders and ``hide``."""
     found = []
-    for p in python_paths():
+    system = glob.glob("/usr/lib/python3*/*-packages") + glob.glob("/usr/lib64/python3*/*-packages")
+    for p in [*python_paths(), *system]:  # a course installed next to any library shown
         candidate = os.path.join(p, "cnncourse")
-        if os.path.isdir(candidate):
+        if os.path.isdir(candidate) and any(_inside(candidate, s) for s in sources):
             found.append(candidate)
     for p in [*course_paths(), *hide]:
         p = os.path.realpath(p)
