@@ -575,3 +575,13 @@ def test_grading_as_a_real_unprivileged_user_gives_the_same_guarantees(shared_di
     assert "user namespace" in state["protections"]
     messages = [c["message"] for t in state["tasks"] for c in t["cases"] if not c["hidden"]]
     assert any("[false, false, false]" in m for m in messages), messages
+
+
+def test_a_huge_list_is_too_large_not_a_forgery(worker):
+    run = worker.run(
+        [TaskJob("t.f", "def f(n):\n    return [1.5] * n", "f")],
+        [[encode(((1000,), {})), encode(((300_000,), {}))]],
+    )
+    task = run.tasks[0]
+    assert task.violations == [] and len(decode(task.cases[0]["value"])) == 1000
+    assert task.cases[1]["error"] == "your output is too large to be graded"
