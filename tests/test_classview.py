@@ -538,3 +538,25 @@ def test_report_since_compares_with_another_folder(graded, tmp_path, capsys):
     ]
     assert main([*args, "--since", str(tmp_path)]) == 2
     assert "no class report in" in capsys.readouterr().err
+
+
+def test_class_report_escapes_what_students_control(tmp_path):
+    a = load_assignment("ex01", TEMPLATE)
+    evil = "<script>alert(1)</script>"
+    tasks = [
+        TaskOutcome(
+            t.id,
+            t.task.title,
+            0.0,
+            t.task.points,
+            [CaseOutcome("c1", False, evil, mistake=evil)],
+            [evil],
+        )
+        for t in a.tasks
+    ]
+    result = SubmissionResult(
+        "mallory", "m.ipynb", "", "ex01", a.version, "error", evil, 0.0, a.max_points, tasks
+    )
+    view = write_class_view(tmp_path, a, [result])
+    page = view.report.read_text(encoding="utf-8")
+    assert "<script>" not in page and page.count("&lt;script&gt;") >= 3
