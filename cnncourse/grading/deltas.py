@@ -36,6 +36,7 @@ import hashlib
 import inspect
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def _source(obj: object) -> str:
     try:
         return inspect.getsource(obj)  # type: ignore[arg-type]
     except (OSError, TypeError):
-        return repr(obj)
+        # A repr may hold a memory address ("<function f at 0x7f...>"): not part of the task.
+        return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
 
 
 def task_fingerprints(assignment: Assignment) -> dict[str, str]:
