@@ -162,14 +162,14 @@ PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 
 @pytest.fixture(scope="module")
 def slurm():
+    if os.geteuid() != 0:
+        pytest.skip("starting slurmd needs root (CI runs this test as root)")
     missing = [d for d in DAEMONS if shutil.which(d) is None]
     if missing:
         pytest.fail(
             f"Slurm/MUNGE commands missing: {missing}; install Debian's slurm-wlm and munge "
             "(.ci/run and ./dev.sh test do)"
         )
-    if os.geteuid() != 0:
-        pytest.skip("starting slurmd needs root (CI runs this test as root)")
     folder = Path(tempfile.mkdtemp(prefix="cnncourse-slurm-"))
     folder.chmod(0o755)
     cluster = LocalSlurm(folder)
