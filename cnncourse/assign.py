@@ -37,6 +37,8 @@ from pathlib import Path
 
 import nbformat
 
+from cnncourse import notebook_format as fmt
+
 __all__ = [
     "BEGIN",
     "END",
@@ -60,10 +62,7 @@ class AssignError(ValueError):
 
 
 def _is_instructor_only(cell: nbformat.NotebookNode) -> bool:
-    meta = cell.get("metadata", {})
-    return INSTRUCTOR_TAG in meta.get("tags", []) or bool(
-        meta.get("cnncourse", {}).get("instructor")
-    )
+    return fmt.is_instructor_only(cell)
 
 
 def _stub_lines(indent: str, hint: str, width: int = 88) -> list[str]:
@@ -125,7 +124,7 @@ def make_student_notebook(
         if _is_instructor_only(cell):
             continue
         where = f"{name}, cell {index}"
-        task_meta = cell.metadata.get("cnncourse", {})
+        task_meta = fmt.meta(cell)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -135,7 +134,7 @@ def make_student_notebook(
             if markers:
                 cell.source = _stub_source(cell.source, task_meta.get("hint", DEFAULT_HINT), where)
         if task_meta:
-            cell.metadata["cnncourse"] = {
+            cell.metadata[fmt.KEY] = {
                 k: task_meta[k] for k in _KEEP_TASK_KEYS if k in task_meta
             }
         cells.append(cell)

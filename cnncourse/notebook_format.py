@@ -84,7 +84,7 @@ def is_instructor_only(cell: Any) -> bool:
     """True for cells removed from the student version."""
     metadata = cell.get("metadata") if isinstance(cell, dict) else getattr(cell, "metadata", {})
     tags = metadata.get("tags", []) if isinstance(metadata, dict) else []
-    return INSTRUCTOR_TAG in (tags or []) or meta(cell).get("instructor") is True
+    return INSTRUCTOR_TAG in (tags or []) or bool(meta(cell).get("instructor"))
 
 
 def check_calls(source: str) -> list[tuple[str, str]]:

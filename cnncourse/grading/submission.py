@@ -144,10 +144,9 @@ def _upgrade(text: str) -> list:
 
 
 def _task_id(cell: dict) -> str | None:
-    meta = cell["metadata"].get("cnncourse")
-    if isinstance(meta, dict) and isinstance(meta.get("task"), str):
-        return meta["task"]
-    return None
+    from cnncourse.notebook_format import task_id
+
+    return task_id(cell)
 
 
 def extract_answers(cells: list[dict], functions: dict[str, str]) -> Answers:
