@@ -256,6 +256,16 @@ def test_kubernetes_manifests_match_the_kubernetes_schema(tmp_path):
     assert _validate(broken).returncode != 0
 
 
+def test_grader_image_dockerfile_passes_hadolint():
+    dockerfile = ROOT / "contrib" / "kubernetes" / "Dockerfile"
+    result = subprocess.run(
+        [_tool("hadolint"), "--no-color", str(dockerfile)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = dockerfile.read_text()
+    assert "USER 1000" in text and "bubblewrap" in text  # as the jobs' securityContext expects
+
+
 def test_kubernetes_jobs_agree_on_shards_volume_and_folders():
     import yaml
 
