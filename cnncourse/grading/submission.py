@@ -1,13 +1,15 @@
-"""Read a submitted notebook defensively and pull out the answer to each task.
+"""Read a submitted notebook defensively and decide what of it the grader runs.
 
 Anything can arrive: a huge file, bytes that are not UTF-8, broken JSON, a notebook of an
 old format, a notebook whose cells were deleted, duplicated or stripped of metadata.
 :func:`read_notebook` returns the notebook's cells or raises :class:`SubmissionError`
-whose message is the reason the gradebook shows; :func:`extract_answers` finds each task's
-cell by the task id in its metadata and, when the metadata is gone, by the name of the
-function the template's task cell defines. Only these answers are graded: they are put
-back into the pristine template (:class:`cnncourse.grading.assignment.Assignment`), so
-edited or deleted check cells and any other cell change nothing.
+whose message is the reason the gradebook shows.
+
+:func:`plan_submission` decides what runs: the notebook as the student ran it, code cells
+in order up to each task's check cell, graded on the function that check cell saw (the
+rule every exercise's introduction states). :func:`extract_answers` finds each task's own
+cell (by the task id in its metadata, else by the function it defines); the similarity
+check compares those.
 
 Examples
 --------
@@ -26,7 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Answers", "SubmissionError", "extract_answers", "file_digest", "read_notebook"]
+__all__ = [
+    "SHIMS",
+    "Answers",
+    "Plan",
+    "SubmissionError",
+    "TaskPlan",
+    "extract_answers",
+    "file_digest",
+    "graded_name",
+    "plan_submission",
+    "read_notebook",
+]
 
 MAX_BYTES = 20 * 2**20
 MAX_CELL_CHARS = 2 * 2**20
@@ -331,6 +344,18 @@ def plan_submission(
       (cells that import the course package);
     - IPython syntax is turned into Python (:func:`cnncourse.notebook_format.to_python`)
       and ``from cnncourse.checking import check`` is replaced by the grader's ``check``.
+
+    Examples
+    --------
+    >>> cells = [
+    ...     {"cell_type": "code", "source": "def helper(x):\\n    return 2 * x", "metadata": {}},
+    ...     {"cell_type": "code", "source": "def f(x):\\n    return helper(x)", "metadata": {}},
+    ...     {"cell_type": "code", "source": 'check("ex00.f", f)', "metadata": {}},
+    ...     {"cell_type": "code", "source": "def f(x):\\n    return 0  # scratch", "metadata": {}},
+    ... ]
+    >>> task = plan_submission(cells, {"ex00.f": "f"}).tasks[0]
+    >>> task.cells, task.offset  # the scratch copy in cell 4 does not run
+    ([1, 2, 3], 1)
     """
     from cnncourse.notebook_format import (
         binds,
