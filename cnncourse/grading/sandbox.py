@@ -304,8 +304,8 @@ def _read_only_sources(extra: list[str]) -> list[str]:
     """What the sandbox shows, read-only: interpreter, its libraries, the shared libraries."""
     wanted = [os.path.realpath(sys.executable), *python_paths(), *extra]
     libdir = sysconfig.get_config_var("LIBDIR")
-    if libdir and os.path.isdir(libdir) and not _inside(os.path.realpath(libdir), "/usr"):
-        wanted.append(os.path.realpath(libdir))  # libpython of a pyenv/conda interpreter
+    if libdir and os.path.isdir(libdir):
+        wanted.append(os.path.realpath(libdir))  # libpython (pyenv, conda, /usr/local builds)
     for system in ("/usr/lib", "/usr/lib64", "/usr/lib32", "/etc/ld.so.cache"):
         if os.path.exists(system) and not os.path.islink(system):
             wanted.append(system)
@@ -320,7 +320,15 @@ def _hidden_inside(sources: list[str], hide: list[str]) -> list[str]:
     """Folders inside the shown ones that must look empty: any ``cnncourse`` package in a
     site-packages folder, the course's own folders and ``hide``."""
     found = []
-    system = glob.glob("/usr/lib/python3*/*-packages") + glob.glob("/usr/lib64/python3*/*-packages")
+    # Any site-/dist-packages folder inside what is shown (the system's, the base
+    # interpreter's next to its libpython) may hold an installed course too.
+    system = [
+        p
+        for s in sources
+        if os.path.isdir(s)
+        for p in glob.glob(os.path.join(s, "python3*", "*-packages"))
+        + glob.glob(os.path.join(s, "*-packages"))
+    ]
     for p in [*python_paths(), *system]:  # a course installed next to any library shown
         candidate = os.path.join(p, "cnncourse")
         if os.path.isdir(candidate) and any(_inside(candidate, s) for s in sources):
