@@ -433,9 +433,9 @@ _BLOCKED_EVENTS = (
 def _install_audit_hook(child: Child) -> None:
     """Report and refuse the course package, protected paths, processes, sockets, ctypes.
 
-    A Python audit hook cannot be removed by the code it watches. It is one layer of
-    several: where the platform allows, the protected paths are not even there (tmpfs),
-    the network does not exist and processes are limited by rlimits.
+    Defence in depth only: pure Python can get around an audit hook, so no guarantee
+    rests on it. What holds comes from the sandbox (the protected paths are not even
+    there, the network does not exist) and the resource limits.
     """
     hidden = tuple(p.rstrip("/") for p in child.hidden)
     exempt = tuple(p.rstrip("/") for p in [*child.config.get("expose", []), child.workdir])
