@@ -223,6 +223,27 @@ BUGS += [
 ]
 
 
+BUGS += [
+    (
+        "ex07.precision_recall",
+        "precision_recall_swapped",
+        """
+        def f(cm):
+            tp = np.diag(cm).astype(float)
+            rows, cols = cm.sum(axis=1), cm.sum(axis=0)
+            recall = np.divide(tp, rows, out=np.zeros_like(tp), where=rows > 0)
+            precision = np.divide(tp, cols, out=np.zeros_like(tp), where=cols > 0)
+            return recall, precision
+        """,
+    ),
+    (
+        "ex07.precision_recall",
+        "zero_division",
+        "def f(cm):\n    tp = np.diag(cm)\n    return tp / cm.sum(0), tp / cm.sum(1)",
+    ),
+]
+
+
 def compile_bug(source: str):
     """The function ``f`` a bug's source defines (namespace: ``np`` only)."""
     namespace: dict = {"np": np}

@@ -360,8 +360,8 @@ def _generic_mistakes(case: Case, got: Any) -> list[Mistake]:
         found.append(
             Mistake(
                 "overflow",
-                "your output has NaN or infinity where the answer is finite: np.exp overflows "
-                "for large inputs; subtract the maximum first",
+                "your output has NaN or infinity where the answer is finite: an overflow "
+                "(np.exp of a large number: subtract the maximum first) or a division 0 / 0",
                 lambda *a, **k: _MATCH,
             )
         )

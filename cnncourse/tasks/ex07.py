@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnncourse.exercise import Case, Exercise, Task, compare
+from cnncourse.exercise import Case, Exercise, Mistake, Task, compare
 from cnncourse.interpret import grad_cam_from_arrays
 
 # --------------------------------------------------------------------------- grad_cam
@@ -150,8 +150,35 @@ def _pr_hidden(rng: np.random.Generator) -> list[Case]:
             cm[:, rng.integers(k)] = 0
         if rng.random() < 0.5:
             cm[rng.integers(k), :] = 0
-        cases.append(_pr_case(f"{k} classes, {int(cm.sum())} images", cm))
+        case = _pr_case(f"{k} classes, {int(cm.sum())} images", cm)
+        tags = [
+            ("a class that is never predicted", bool((cm.sum(axis=0) == 0).any())),
+            ("a class that never occurs", bool((cm.sum(axis=1) == 0).any())),
+        ]
+        cases.append(Case(**{**case.__dict__, "tags": tuple(t for t, on in tags if on)}))
     return cases
+
+
+def _pr_without_zero_division(cm):
+    cm = cm.astype(float)
+    with np.errstate(all="ignore"):
+        return np.diag(cm) / cm.sum(axis=0), np.diag(cm) / cm.sum(axis=1)
+
+
+_PR_MISTAKES = (
+    Mistake(
+        "precision_recall_swapped",
+        "precision divides by the column sums (everything predicted as the class) and recall "
+        "by the row sums (everything that truly is the class); yours are the other way round",
+        lambda cm: tuple(reversed(_sklearn_precision_recall(cm))),
+    ),
+    Mistake(
+        "zero_division",
+        "a class that is never predicted (or never occurs) gives 0 / 0: report 0 there, as "
+        "scikit-learn does with zero_division=0, not NaN",
+        _pr_without_zero_division,
+    ),
+)
 
 
 TASKS = [
@@ -171,6 +198,7 @@ TASKS = [
         _pr_cases,
         _pr_hidden,
         comparator=_compare_pr,
+        mistakes=_PR_MISTAKES,
         chapter="chapters/07_interpretation.html#where-does-the-model-go-wrong",
         pure=True,
     ),

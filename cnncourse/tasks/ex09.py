@@ -178,8 +178,21 @@ def _check_hidden(rng: np.random.Generator) -> list[Case]:
         else:
             image = digit / 255.0
             image[rng.integers(28), rng.integers(28)] = rng.choice([np.nan, np.inf, -np.inf])
-        cases.append(_check_case(f"hidden {kind}", np.asarray(image)))
+        case = _check_case(f"hidden {kind}", np.asarray(image))
+        cases.append(Case(**{**case.__dict__, "tags": (_KIND_TAGS[kind],)}))
     return cases
+
+
+_KIND_TAGS = {
+    "valid_uint8": "a valid uint8 image",
+    "valid_float": "a valid float image in [0, 1]",
+    "valid_int": "a valid image of another integer dtype",
+    "shape": "a wrong shape",
+    "dtype": "a boolean image (a wrong dtype)",
+    "range_int": "integer pixels outside 0..255",
+    "range_float": "float pixels outside [0, 1]",
+    "nan": "a NaN or infinite pixel",
+}
 
 
 # --------------------------------------------------------------------------- preprocess
