@@ -131,6 +131,28 @@ def test_every_exercise_honours_the_contract(name):
             assert report.passed, report.to_text()
 
 
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_documented_default_is_exercised(source):
+    """A parameter with a default is left out by at least one public case (issue 13).
+
+    Tasks that build or train Keras models (``few_hidden``) are exempt: each case costs a
+    model.
+    """
+    namespace, functions, _ = _load(source)
+    for task_id, name in functions.items():
+        task = get_task(task_id)
+        if task.few_hidden:
+            continue
+        params = list(inspect.signature(namespace[name]).parameters.values())
+        cases = task.public_cases()
+        for i, p in enumerate(params):
+            if p.default is inspect.Parameter.empty:
+                continue
+            assert any(len(c.args) <= i and p.name not in c.kwargs for c in cases), (
+                f"{task_id}: no public case uses the default of {p.name}"
+            )
+
+
 def test_the_exercise_half_has_no_import_cycle():
     """cnncourse.exercise imports neither checking, tasks nor grading."""
     import ast

@@ -164,6 +164,11 @@ def _avg_pool_cases() -> list[Case]:
             (batch, 3),
             expected=ops.avg_pool2d(batch, 3, 3),
         ),
+        Case(
+            "avg_pool2d(x) without arguments: pool 2, stride 2",
+            (batch,),
+            expected=ops.avg_pool2d(batch, 2, 2),
+        ),
     ]
 
 

@@ -85,6 +85,11 @@ def _normalize_cases() -> list[Case]:
             np.arange(256, dtype=np.uint8).reshape(1, 16, 16),
             (-0.5, 2.0),
         ),
+        Case(
+            "normalize(x) without a range: the default (0, 1)",
+            (digits,),
+            expected=_normalize_reference(digits, (0.0, 1.0)),
+        ),
     ]
 
 
