@@ -45,8 +45,7 @@ import warnings
 import numpy as np
 
 from cnncourse import dense
-from cnncourse.exercise import Case, Exercise, Mistake, Task
-from cnncourse.grading.artifacts import ArtifactSpec
+from cnncourse.exercise import ArtifactSpec, Case, Exercise, Mistake, Task
 
 #: The model task: training data, held-out data and the bar to clear.
 TRAIN_SIZE = 32
