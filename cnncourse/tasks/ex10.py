@@ -127,6 +127,11 @@ def _max_pool_cases() -> list[Case]:
             2,
             1,
         ),
+        Case(
+            "max_pool2d_backward(dout, x) without pool and stride: pool 2, stride 2",
+            (dout, chapter),
+            expected=ops.max_pool2d_backward(dout, chapter, 2, 2),
+        ),
     ]
 
 
@@ -177,6 +182,11 @@ def _bn_forward_cases() -> list[Case]:
             rng.normal(size=2),
             rng.normal(size=2),
             1e-5,
+        ),
+        Case(
+            "batchnorm_forward(x, gamma, beta) without eps: the default 1e-3",
+            (small, np.ones(2), np.zeros(2)),
+            expected=backprop.batchnorm_forward(small, np.ones(2), np.zeros(2), 1e-3),
         ),
     ]
 
@@ -243,7 +253,21 @@ def _bn_backward_cases() -> list[Case]:
             rng.normal(3.0, 2.0, size=(2, 3, 3, 2)),
             1e-3,
         ),
+        _without_eps(
+            _bn_backward_case(
+                "batchnorm_backward(dout, x, gamma) without eps: the default 1e-3",
+                rng,
+                rng.normal(size=(5, 3)),
+                1e-3,
+            )
+        ),
     ]
+
+
+def _without_eps(case: Case) -> Case:
+    """The same case, called without its last argument (eps at its default, 1e-3)."""
+    assert case.args[-1] == 1e-3
+    return Case(case.name, case.args[:-1], expected=case.expected, rtol=case.rtol, atol=case.atol)
 
 
 def _bn_backward_hidden(rng: np.random.Generator) -> list[Case]:
