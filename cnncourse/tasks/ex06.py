@@ -358,7 +358,7 @@ def _ft_hidden(rng: np.random.Generator) -> list[Case]:
 
 
 #: Limits the builder tasks need in the grader (TensorFlow in the child), as in exercise 8.
-GRADING_LIMITS = {"memory_mb": 3072, "timeout_s": 60.0}
+GRADING_LIMITS = {"memory_mb": 3072, "timeout_s": 60.0, "nproc": 512}  # TF thread pools
 
 TASKS = [
     Task(

@@ -78,7 +78,7 @@ SPACE = {
 }
 
 #: Limits this task needs in the grader (TensorFlow in the child); see the module docstring.
-GRADING_LIMITS = {"memory_mb": 3072, "timeout_s": 60.0}
+GRADING_LIMITS = {"memory_mb": 3072, "timeout_s": 60.0, "nproc": 512}  # TF thread pools
 
 #: What a fresh HyperParameters() gives: the first choice, the low end of every range.
 DEFAULTS = {"filters": 16, "dense_units": 32, "dropout": 0.0, "learning_rate": LR_MIN}
