@@ -132,6 +132,25 @@ def test_every_exercise_honours_the_contract(name):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_hidden_cases_are_valid_under_any_secret(source):
+    """Every instructor's key draws hidden cases the solution passes (no degenerate input).
+
+    The key is random per class, so a generator that can draw an impossible input (an
+    empty confusion matrix, a zero-size image) would fail some classes and not others.
+    """
+    namespace, functions, _ = _load(source)
+    for task in tasks_for(source.stem.split("_")[0]):
+        if task.few_hidden or task.hidden_cases is None:
+            continue
+        fn = namespace[functions[task.id]]
+        for key in range(120):  # key 46 drew an empty confusion matrix in ex07 once
+            secret = key.to_bytes(32, "big")
+            cases = task.hidden_cases(task_rng(secret, task.id))
+            report = run_task(task.id, fn, cases)
+            assert report.passed, (task.id, key, report.to_text())
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_every_documented_default_is_exercised(source):
     """A parameter with a default is left out by at least one public case (issue 13).
 

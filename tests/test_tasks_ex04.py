@@ -775,7 +775,8 @@ def test_the_grader_agrees_with_the_self_check_on_solved_wrong_broken_and_empty_
         checked = run_task(task.id, namespace[FUNCTIONS[task.id]]).results
         assert graded == [(r.name, r.passed, r.message) for r in checked]
     hidden = [c for c in results["wrong"].tasks[2].cases if c.hidden]
-    assert [c.message for c in hidden] == ["wrong output for this input"]
-    # The grader's own time for one solved submission, printed for the record (-s shows it).
+    # A hidden case says that it failed, never what its input was.
+    assert [c.message for c in hidden] == ["wrong result on a hidden input"]
+    # The grader's own time for one solved submission, printed for the record (-s shows it);
+    # the figure to watch is bench/grade_bench.py's.
     print(f"grading one solved submission took {results['solved'].seconds:.1f} s")
-    assert results["solved"].seconds < 3 * 60

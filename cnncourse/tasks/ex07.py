@@ -144,12 +144,14 @@ def _pr_cases() -> list[Case]:
 def _pr_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
     for _ in range(10):
-        k = int(rng.integers(2, 11))
-        cm = rng.integers(0, 25, size=(k, k))
-        if rng.random() < 0.7:
-            cm[:, rng.integers(k)] = 0
-        if rng.random() < 0.5:
-            cm[rng.integers(k), :] = 0
+        cm = np.zeros((1, 1), dtype=np.int64)
+        while cm.sum() == 0:  # a confusion matrix counts at least one image
+            k = int(rng.integers(2, 11))
+            cm = rng.integers(0, 25, size=(k, k))
+            if rng.random() < 0.7:
+                cm[:, rng.integers(k)] = 0
+            if rng.random() < 0.5:
+                cm[rng.integers(k), :] = 0
         case = _pr_case(f"{k} classes, {int(cm.sum())} images", cm)
         tags = [
             ("a class that is never predicted", bool((cm.sum(axis=0) == 0).any())),
