@@ -65,13 +65,11 @@ trained on them would still fail the hidden case, whose labels are renamed.
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
-import warnings
 
 import numpy as np
 
 from cnncourse.exercise import ArtifactSpec, Case, Exercise, Task, compare
+from cnncourse.tasks.saved_models import first_line, judge_returned_model, judge_saved_file
 
 #: The specification of task 1 (and of the model task 3 trains).
 INPUT_SHAPE = (28, 28, 1)
@@ -520,24 +518,18 @@ def prepare(x: np.ndarray) -> np.ndarray:
     return (np.asarray(x, dtype=np.float32) / 255.0)[..., np.newaxis]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {line[:200]}" if line else type(exc).__name__
-
-
 def _judge_spec(model) -> str | None:
     try:
         description = describe_model(model)
     except Exception as exc:
-        return f"the saved model's layers could not be read ({_first_line(exc)})"
+        return f"the saved model's layers could not be read ({first_line(exc)})"
     message = compare_architecture({"aspects": ASPECTS, "layers": expected_layers()}, description)
     if message:
         return f"the model you return is not the CNN of task 1: {message}"
     try:
         config = model.get_compile_config()
     except Exception as exc:
-        return f"the saved model's compile settings could not be read ({_first_line(exc)})"
+        return f"the saved model's compile settings could not be read ({first_line(exc)})"
     message = compare_compiled({"aspects": tuple(_COMPILE_CHECKS), "learning_rate": None}, config)
     if message:
         return f"the model you return is not compiled as in task 2: {message}"
@@ -552,7 +544,7 @@ def _judge_accuracy(model, expected: dict) -> str | None:
     except Exception as exc:
         return (
             f"the grader could not run your model on {len(x):,} held-out digits of shape "
-            f"(28, 28, 1) ({_first_line(exc)})"
+            f"(28, 28, 1) ({first_line(exc)})"
         )
     if probs.shape != (len(x), NUM_CLASSES):
         return (
@@ -578,30 +570,19 @@ def _judge_accuracy(model, expected: dict) -> str | None:
     )
 
 
+def _judge_model(model, expected: dict) -> str | None:
+    if expected["check"] == "spec":
+        return _judge_spec(model)
+    return _judge_accuracy(model, expected)
+
+
 def judge_saved_model(path: str, expected: dict) -> str | None:
     """Load a saved ``.keras`` file safely and judge it; ``None`` when it passes.
 
     Used by the grader (through :func:`evaluate_trained_cnn`, in a fresh process) and by the
     notebook's self-check (on a file saved from the returned model), so both agree.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
-    with warnings.catch_warnings():
-        # Loading an untrained model warns that the optimizer has no state to restore.
-        warnings.simplefilter("ignore")
-        try:
-            model = keras.saving.load_model(path, safe_mode=True)
-        except Exception as exc:
-            return (
-                f"the saved model could not be loaded with safe_mode=True ({_first_line(exc)}); "
-                "build it from standard Keras layers only (no Lambda layers)"
-            )
-        if not isinstance(model, keras.Model):
-            return f"the saved file holds a {type(model).__name__}, not a Keras model"
-        if expected["check"] == "spec":
-            return _judge_spec(model)
-        return _judge_accuracy(model, expected)
+    return judge_saved_file(path, expected, _judge_model)
 
 
 def evaluate_trained_cnn(path: str, case: Case) -> str | None:
@@ -611,16 +592,7 @@ def evaluate_trained_cnn(path: str, case: Case) -> str | None:
 
 def compare_trained(expected: dict, got: object) -> str | None:
     """The self-check: save the returned model as the grader's worker does, then judge the file."""
-    save = getattr(got, "save", None)
-    if got is None or not callable(save):
-        return f"train_cnn should return the trained Keras model, got {type(got).__name__}"
-    with tempfile.TemporaryDirectory(prefix="cnncourse-ex04-") as tmp:
-        path = os.path.join(tmp, "model.keras")
-        try:
-            save(path)
-        except Exception as exc:
-            return f"your model could not be saved as a .keras file ({_first_line(exc)})"
-        return judge_saved_model(path, expected)
+    return judge_returned_model(got, expected, _judge_model, function="train_cnn")
 
 
 # --------------------------------------------------------------------------- cases

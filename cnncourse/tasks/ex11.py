@@ -38,14 +38,11 @@ and one solved notebook took 158 s to grade on a shared 2-core machine at load a
 
 from __future__ import annotations
 
-import os
-import tempfile
-import warnings
-
 import numpy as np
 
 from cnncourse import dense
 from cnncourse.exercise import ArtifactSpec, Case, Exercise, Mistake, Task
+from cnncourse.tasks.saved_models import first_line, judge_returned_model, judge_saved_file
 
 #: The model task: training data, held-out data and the bar to clear.
 TRAIN_SIZE = 32
@@ -253,12 +250,6 @@ def _dice_hidden(rng: np.random.Generator) -> list[Case]:
 # --------------------------------------------------------------------------- train_segmenter
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {line[:200]}" if line else type(exc).__name__
-
-
 def _training_scenes(n: int, seed: int, label_map: np.ndarray | None = None):
     from cnncourse.scenes import make_scenes
 
@@ -275,7 +266,7 @@ def _judge_shape(model) -> str | None:
         return (
             "the model could not be run on images of 40x24 pixels: a segmenter must accept any "
             "size divisible by 4, so start it with keras.Input(shape=(None, None, 1)) and use no "
-            f"Flatten or Dense layer ({_first_line(exc)})"
+            f"Flatten or Dense layer ({first_line(exc)})"
         )
     if out.shape != (2, 40, 24, NUM_CLASSES):
         return (
@@ -303,7 +294,7 @@ def _judge_iou(model, expected: dict) -> str | None:
     except Exception as exc:
         return (
             f"the grader could not run your model on {len(truth)} scenes of "
-            f"{expected['size']}x{expected['size']} pixels ({_first_line(exc)}): start it with "
+            f"{expected['size']}x{expected['size']} pixels ({first_line(exc)}): start it with "
             "keras.Input(shape=(None, None, 1)) and use no Flatten or Dense layer"
         )
     if probs.shape != (*truth.shape, NUM_CLASSES):
@@ -331,29 +322,19 @@ def _judge_iou(model, expected: dict) -> str | None:
     )
 
 
+def _judge_model(model, expected: dict) -> str | None:
+    if expected["check"] == "shape":
+        return _judge_shape(model)
+    return _judge_iou(model, expected)
+
+
 def judge_saved_segmenter(path: str, expected: dict) -> str | None:
     """Load a saved ``.keras`` file safely and judge it; ``None`` when it passes.
 
     Used by the grader (through :func:`evaluate_segmenter`, in a fresh process) and by the
     notebook's self-check (on a file saved from the returned model), so both agree.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            model = keras.saving.load_model(path, safe_mode=True)
-        except Exception as exc:
-            return (
-                f"the saved model could not be loaded with safe_mode=True ({_first_line(exc)}); "
-                "build it from standard Keras layers only (no Lambda layers)"
-            )
-        if not isinstance(model, keras.Model):
-            return f"the saved file holds a {type(model).__name__}, not a Keras model"
-        if expected["check"] == "shape":
-            return _judge_shape(model)
-        return _judge_iou(model, expected)
+    return judge_saved_file(path, expected, _judge_model)
 
 
 def evaluate_segmenter(path: str, case: Case) -> str | None:
@@ -363,16 +344,7 @@ def evaluate_segmenter(path: str, case: Case) -> str | None:
 
 def compare_segmenter(expected: dict, got: object) -> str | None:
     """The self-check: save the returned model as the grader's worker does, then judge the file."""
-    save = getattr(got, "save", None)
-    if got is None or not callable(save):
-        return f"train_segmenter should return the trained Keras model, got {type(got).__name__}"
-    with tempfile.TemporaryDirectory(prefix="cnncourse-ex11-") as tmp:
-        path = os.path.join(tmp, "model.keras")
-        try:
-            save(path)
-        except Exception as exc:
-            return f"your model could not be saved as a .keras file ({_first_line(exc)})"
-        return judge_saved_segmenter(path, expected)
+    return judge_returned_model(got, expected, _judge_model, function="train_segmenter")
 
 
 def _held_out(seed: int, label_map: np.ndarray) -> dict:

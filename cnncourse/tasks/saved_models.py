@@ -1,0 +1,92 @@
+"""The shared toolkit of the tasks whose answer is a trained Keras model.
+
+Such a task (``ex04.train_cnn``, ``ex11.train_segmenter``) is judged twice, the same way:
+by the notebook's self-check on the model the student's function returned, and by the
+grader on the ``.keras`` file the worker saved from it. Both go through
+:func:`judge_returned_model` / :func:`judge_saved_file`, so the two cannot disagree, and
+the safety rules (``safe_mode=True``, only a real ``keras.Model`` is judged) live in one
+place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["first_line", "judge_returned_model", "judge_saved_file"]
+
+#: A judge of a loaded model: ``(model, expected) -> None`` when it passes, else why not.
+ModelJudge = Callable[[Any, dict], "str | None"]
+
+
+def first_line(exc: BaseException) -> str:
+    """One short line naming an exception, for a student-facing message.
+
+    Examples
+    --------
+    >>> first_line(ValueError("bad shape\\nsecond line"))
+    'ValueError: bad shape'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {line[:200]}" if line else type(exc).__name__
+
+
+def judge_saved_file(path: str, expected: dict, judge: ModelJudge) -> str | None:
+    """Load a saved ``.keras`` file with ``safe_mode=True`` and judge it.
+
+    Parameters
+    ----------
+    path : str
+        The ``.keras`` file.
+    expected : dict
+        The case's expectation, handed to ``judge``.
+    judge : callable
+        ``judge(model, expected)``: ``None`` when the model passes, else a message.
+
+    Returns
+    -------
+    str or None
+        ``None`` when the model passes; otherwise what is wrong, in words a student can act
+        on (a file that does not load, or not a model, gets its own message).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    with warnings.catch_warnings():
+        # Loading an untrained model warns that the optimizer has no state to restore.
+        warnings.simplefilter("ignore")
+        try:
+            model = keras.saving.load_model(path, safe_mode=True)
+        except Exception as exc:
+            return (
+                f"the saved model could not be loaded with safe_mode=True ({first_line(exc)}); "
+                "build it from standard Keras layers only (no Lambda layers)"
+            )
+        if not isinstance(model, keras.Model):
+            return f"the saved file holds a {type(model).__name__}, not a Keras model"
+        return judge(model, expected)
+
+
+def judge_returned_model(
+    got: object, expected: dict, judge: ModelJudge, *, function: str
+) -> str | None:
+    """The self-check: save the returned model as the grader's worker does, then judge the file.
+
+    ``function`` names the student's function in the message when it returned no model.
+    """
+    save = getattr(got, "save", None)
+    if got is None or not callable(save):
+        return f"{function} should return the trained Keras model, got {type(got).__name__}"
+    with tempfile.TemporaryDirectory(prefix="cnncourse-model-") as tmp:
+        path = os.path.join(tmp, "model.keras")
+        try:
+            save(path)
+        except Exception as exc:
+            return f"your model could not be saved as a .keras file ({first_line(exc)})"
+        return judge_saved_file(path, expected, judge)
