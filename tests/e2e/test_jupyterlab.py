@@ -13,6 +13,14 @@ It also opens the first exercise in JupyterLab's own web page in Chromium and sa
 screenshot (``_build/screenshots/jupyterlab_<exercise>.png``), and runs the first cell of a
 chapter and of an exercise in a fresh kernel, as a student opening them does: TensorFlow's
 start-up log lines (absl, oneDNN, CUDA), which JupyterLab shows in red, must not be there.
+
+What a student reads on the first screen of a chapter and of an exercise is checked in the
+page too (screenshots ``jupyterlab_first_screen_<notebook>.png``): the Markdown is rendered
+as MyST by the ``jupyterlab-myst`` extension (requirements.txt), so no raw role or directive
+(``{doc}``, ``{glue:text}``, ``:::``) shows, admonitions are boxes with their titles, links
+to other notebooks open them in JupyterLab, and no "Jupyter news" prompt appears.
+Glued numbers exist only once the book is built: a chapter that glues opens with a note,
+tagged ``remove-cell`` so the book leaves it out, that says what the placeholders mean.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -197,3 +206,149 @@ def test_first_cell_prints_no_tensorflow_log_lines(lab: LabServer, path: str):
         assert echo.stderr == "to stderr\n", echo
     finally:
         kernel.shutdown()
+
+
+# ------------------------------------------------------------------ the first screen, as read
+
+# A chapter (glued numbers, admonitions, a citation) and an exercise (a link to its chapter).
+FIRST_SCREENS = ["chapters/05b_fashion_mnist.ipynb", "exercises/ex02_convolution.ipynb"]
+# MyST syntax that only shows as text when nothing renders it: a role or directive name in
+# braces ({doc}, {glue:text}, {note}) and colon fences.
+RAW_MYST = re.compile(r"\{[a-z][\w:-]*\}|^\s*:::", re.M)
+DIRECTIVE = re.compile(r"^(?::::+|```+)\{([a-z]+)\}[ \t]*(.*)$", re.M)
+ADMONITIONS = {"admonition", "note", "tip", "hint", "important", "warning", "caution",
+               "attention", "danger", "error", "seealso"}  # fmt: skip
+NOTEBOOK_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+\.ipynb)\)")
+GLUE_NOTE = "glue-placeholder-note"  # the tag of a chapter's note on glued values
+
+# The cells on the first screen: the active notebook's cells (in order) that intersect the
+# window, each with its type, its text as shown (hidden editors are not in innerText), its
+# admonition titles and its links.
+FIRST_SCREEN_JS = """() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')];
+  const seen = [];
+  for (const cell of cells) {
+    const box = cell.getBoundingClientRect();
+    if (box.top >= window.innerHeight) break;
+    if (box.bottom <= 0 || box.height === 0) continue;
+    seen.push({
+      markdown: cell.classList.contains('jp-MarkdownCell'),
+      myst: cell.querySelector('.myst') !== null,
+      text: cell.innerText,
+      admonitions: [...cell.querySelectorAll('.myst-admonition-header-text')]
+        .map(e => e.innerText.trim()),
+      links: [...cell.querySelectorAll('a')].map(a => a.innerText.trim()),
+    });
+  }
+  return {total: cells.length, seen: seen};
+}"""
+
+
+@contextmanager
+def lab_page(lab: LabServer, browser, path: str, shot: Path):
+    """``path`` opened in JupyterLab's web page (only the server reachable); on a failure
+    the page is saved as the screenshot ``shot``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith((lab.base, "data:", "blob:"))
+            else route.abort()
+        ),
+    )
+    try:
+        # A workspace of its own: JupyterLab reopens no tab of an earlier test.
+        workspace = re.sub(r"\W", "-", Path(path).stem)
+        page.goto(
+            f"{lab.base}/lab/workspaces/{workspace}/tree/{path}?reset&token={lab.token}",
+            timeout=90000,
+        )
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90000)
+        page.wait_for_selector(f".lm-TabBar-tabLabel:has-text('{Path(path).name}')", timeout=30000)
+        page.wait_for_timeout(5000)  # rendering settles; a news prompt would show by now
+        yield page
+    except Exception:
+        page.screenshot(path=str(shot))
+        raise
+    finally:
+        context.close()
+
+
+def test_every_glueing_chapter_explains_its_placeholders_in_jupyterlab():
+    """A chapter with {glue:text} roles opens with the note, which the book leaves out."""
+    chapters = sorted((ROOT / "chapters").glob("*.ipynb"))
+    assert chapters
+    for path in chapters:
+        nb = nbformat.read(path, as_version=4)
+        if not any("{glue:" in c.source for c in nb.cells if c.cell_type == "markdown"):
+            continue
+        first = nb.cells[0]
+        tags = first.metadata.get("tags", [])
+        assert first.cell_type == "markdown" and GLUE_NOTE in tags, (
+            f"{path.name} glues values into its text but its first cell is not the note "
+            f"tagged {GLUE_NOTE!r} that tells a JupyterLab reader what the placeholders are"
+        )
+        assert "remove-cell" in tags, f"the book would show {path.name}'s JupyterLab note"
+        assert first.source.startswith(":::{note}"), first.source
+
+
+@pytest.mark.parametrize("path", FIRST_SCREENS, ids=lambda p: Path(p).stem.split("_")[0])
+def test_first_screen_reads_as_myst(lab: LabServer, browser, screenshot_dir: Path, path: str):
+    """What a student sees on opening a chapter or an exercise: rendered MyST, no raw syntax."""
+    nb = lab.api("GET", f"/api/contents/{path}?content=1&type=notebook")["content"]
+    shot = screenshot_dir / f"jupyterlab_first_screen_{Path(path).stem}.png"
+    with lab_page(lab, browser, path, shot) as page:
+        assert "Jupyter news" not in page.inner_text("body"), "JupyterLab asks about news"
+        screen = page.evaluate(FIRST_SCREEN_JS)
+        page.screenshot(path=str(shot))
+        seen = screen["seen"]
+        assert seen and screen["total"] >= 3, f"JupyterLab shows {screen} of {path}"
+        markdown = [c for c in seen if c["markdown"]]
+        assert markdown, f"no Markdown cell on the first screen of {path}"
+        # The first screen shows the notebook's first cells, in order.
+        sources = ["".join(c["source"]) for c in nb["cells"][: len(seen)]]
+        kinds = [c["cell_type"] == "markdown" for c in nb["cells"][: len(seen)]]
+        assert kinds == [c["markdown"] for c in seen], (kinds, seen)
+        shown = "\n".join(c["text"] for c in markdown)
+        for cell, source in zip(seen, sources, strict=True):
+            if not cell["markdown"]:
+                continue
+            assert cell["myst"], (
+                f"a Markdown cell of {path} is not rendered by jupyterlab-myst (is the "
+                f"extension installed and enabled? `jupyter labextension list`):\n{source[:300]}"
+            )
+            raw = RAW_MYST.findall(cell["text"])
+            assert not raw, f"{path} shows raw MyST {raw} to a student:\n{cell['text'][:800]}"
+            titles = [
+                title.strip() or name.capitalize()
+                for name, title in DIRECTIVE.findall(source)
+                if name in ADMONITIONS
+            ]
+            for title in titles:
+                assert title in cell["admonitions"], (
+                    f"the admonition {title!r} of {path} is not shown as one: "
+                    f"{cell['admonitions']}\n{cell['text'][:500]}"
+                )
+            for text, _target in NOTEBOOK_LINK.findall(source):
+                assert text in cell["links"], f"no link {text!r} in {cell['links']}"
+        if any("{glue:" in s for s in sources):
+            assert "Reading this notebook in JupyterLab?" in shown, (
+                f"{path} shows glue placeholders without the note that explains them"
+            )
+        # A link to another notebook opens it in JupyterLab (a new tab), as in the book.
+        links = [m for s in sources for m in NOTEBOOK_LINK.findall(s)]
+        if links:
+            text, target = links[0]
+            name = Path(target).name
+            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) a", has_text=text).first.click()
+            page.wait_for_selector(f".lm-TabBar-tabLabel:has-text('{name}')", timeout=30000)
+            assert page.url.startswith(f"{lab.base}/lab"), f"the link left JupyterLab: {page.url}"
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(shot.with_name(f"{shot.stem}_link.png")))
+    # Control: the first screen has something to get wrong (MyST syntax or a notebook link).
+    assert any(RAW_MYST.search(s) or NOTEBOOK_LINK.search(s) for s in sources), (
+        f"the first screen of {path} has no MyST syntax and no link: the test shows nothing"
+    )
