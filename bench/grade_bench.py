@@ -9,7 +9,7 @@ no hostile submission earned a point on the task it attacks.
 
 Target (the grading issue): at most 0.3 s per submission on 2 cores for NumPy tasks.
 
-It then grades the solution notebook of each Keras exercise (ex04-ex09) once, with the
+It then grades the solution notebook of each Keras exercise (ex04-ex09 and ex11) once, with the
 exercise's own limits, each job in its sandbox and its saved models judged in one
 sandboxed evaluation process, and prints the seconds per submission (target: at most
 10 s on 2 cores). ``--skip-keras`` leaves that part out.
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if false_credit == 0 and failed == 0 else 1
 
 
-KERAS_EXERCISES = ("ex04", "ex05", "ex06", "ex07", "ex08", "ex09")
+KERAS_EXERCISES = ("ex04", "ex05", "ex06", "ex07", "ex08", "ex09", "ex11")
 
 
 def keras_figures() -> int:
