@@ -184,7 +184,9 @@ case "$cmd" in
   lab)
     ensure_env; ensure_data
     root_flag=""; [ "$(id -u)" -ne 0 ] || root_flag="--allow-root"
-    exec jupyter lab $root_flag exercises/ ;;
+    # The repository is the root, so an exercise's link to its chapter (../chapters/) opens;
+    # the file browser starts in exercises/.
+    exec jupyter lab $root_flag --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/exercises ;;
   bench)
     ensure_env; ensure_data
     shift; exec python bench/notebooks.py "$@" ;;

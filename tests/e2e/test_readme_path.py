@@ -137,6 +137,13 @@ def test_dev_sh_lab_serves_the_exercises(tmp_path: Path):
         served = sorted(item["name"] for item in listing if item["type"] == "notebook")
         expected = sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
         assert served == expected and expected, f"JupyterLab shows {served}"
+        # An exercise links to its chapter (../chapters/NAME.ipynb): it must be served too.
+        chapters = server.api("GET", "/api/contents/chapters")["content"]
+        assert any(item["type"] == "notebook" for item in chapters), chapters
+        home = server.get("/", allow_redirects=False, timeout=30)  # where the browser opens
+        assert home.headers.get("Location", "").split("?")[0].endswith("/lab/tree/exercises"), (
+            home.headers
+        )
         status = server.get("/lab", timeout=30)
         assert status.ok and "JupyterLab" in status.text
         assert server.get("/api/kernelspecs").json()["default"] == "python3"
