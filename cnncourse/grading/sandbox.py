@@ -31,10 +31,11 @@ with ``isolation="allow-none"``; it then runs jobs as plain processes and says s
 
 Examples
 --------
->>> with Worker(Limits(timeout_s=5)) as worker:  # doctest: +SKIP
+>>> from cnncourse.grading.wire import encode
+>>> with Worker(Limits(timeout_s=5)) as worker:
 ...     run = worker.run([TaskJob("ex00.f", "def f(x):\\n    return 2 * x", "f")],
 ...                      [[encode(((2,), {}))]])
->>> run.tasks[0].cases[0]["value"]  # doctest: +SKIP
+>>> run.tasks[0].cases[0]["value"]
 4
 """
 
