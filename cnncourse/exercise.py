@@ -587,21 +587,6 @@ def _describe_exception(exc: BaseException, fn: Callable) -> str:
     return f"your code raised {type(exc).__name__}" + (f": {text}" if text else "") + where
 
 
-# --------------------------------------------------------------------------- running
-
-
-def _describe_exception(exc: BaseException, fn: Callable) -> str:
-    """Name the exception and, when it comes from the student's code, the line."""
-    where = ""
-    code = getattr(fn, "__code__", None)
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if code is not None and frame.filename == code.co_filename:
-            where = f" (line {frame.lineno}: `{(frame.line or '').strip()}`)"
-            break
-    text = str(exc).strip()
-    return f"your code raised {type(exc).__name__}" + (f": {text}" if text else "") + where
-
-
 def inputs_changed(before: Sequence[Any], after: Sequence[Any]) -> bool:
     """True when a NumPy array among ``after`` differs from its copy in ``before``."""
     for a, b in zip(before, after, strict=False):
