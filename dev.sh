@@ -50,79 +50,55 @@ ensure_env() {
   export PYTHONHASHSEED=0
 }
 
+# apt_install WHY NOTE PACKAGE...: install Debian packages when this user can (root, or
+# password-less sudo); otherwise print how to get them and go on. NOTE is printed where there
+# is no apt-get at all. Sets SUDO to the prefix that worked, for follow-up commands.
+apt_install() {
+  local why="$1" note="$2"; shift 2
+  SUDO=""
+  if ! command -v apt-get >/dev/null 2>&1; then echo "note: $note" >&2; return 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    if sudo -n true 2>/dev/null; then SUDO="sudo"; else
+      echo "note: run 'sudo apt-get install $*' for $why." >&2
+      return 0
+    fi
+  fi
+  say "installing Debian's $* ($why)"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
 ensure_data() {
   # Fashion-MNIST offline: Debian's dataset-fashion-mnist package. Installed when we can.
-  if [ -d "$FASHION_DIR" ]; then return 0; fi
-  if command -v apt-get >/dev/null 2>&1; then
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      if sudo -n true 2>/dev/null; then sudo="sudo"; else
-        echo "note: run 'sudo apt-get install dataset-fashion-mnist' for offline Fashion-MNIST." >&2
-        return 0
-      fi
-    fi
-    say "installing Debian's dataset-fashion-mnist (offline Fashion-MNIST)"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
-  else
-    echo "note: no apt-get here; Fashion-MNIST will come from Keras (needs a network once)." >&2
-  fi
+  [ -d "$FASHION_DIR" ] ||
+    apt_install "offline Fashion-MNIST" \
+      "no apt-get here; Fashion-MNIST will come from Keras (needs a network once)." \
+      dataset-fashion-mnist
 }
 
 ensure_browser() {
   # Headless Chromium for the end-to-end tests: Debian's package, driven by Playwright.
   if [ -n "${CNNCOURSE_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then return 0; fi
-  if command -v apt-get >/dev/null 2>&1; then
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      if sudo -n true 2>/dev/null; then sudo="sudo"; else
-        echo "note: run 'sudo apt-get install chromium' for the end-to-end tests." >&2
-        return 0
-      fi
-    fi
-    say "installing Debian's chromium (the headless browser of the end-to-end tests)"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
-  else
-    echo "note: install Chromium and set CNNCOURSE_CHROMIUM for the end-to-end tests." >&2
-  fi
+  apt_install "the headless browser of the end-to-end tests" \
+    "install Chromium and set CNNCOURSE_CHROMIUM for the end-to-end tests." chromium
 }
 
 ensure_sandbox() {
   # bubblewrap: the sandbox every student job of `cnncourse grade` runs in (Debian's package,
   # the one Flatpak uses). Without it, grading stops unless --allow-unisolated.
-  if command -v bwrap >/dev/null 2>&1; then return 0; fi
-  if command -v apt-get >/dev/null 2>&1; then
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      if sudo -n true 2>/dev/null; then sudo="sudo"; else
-        echo "note: run 'sudo apt-get install bubblewrap' for the grader's sandbox." >&2
-        return 0
-      fi
-    fi
-    say "installing Debian's bubblewrap (the grader's sandbox)"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq bubblewrap >/dev/null
-  else
-    echo "note: install bubblewrap (bwrap) for the grader's sandbox." >&2
-  fi
+  command -v bwrap >/dev/null 2>&1 ||
+    apt_install "the grader's sandbox" "install bubblewrap (bwrap) for the grader's sandbox." \
+      bubblewrap
 }
 
 ensure_slurm() {
   # Slurm and MUNGE for tests/test_slurm.py, which starts a one-node cluster of its own
   # (its own config, key and ports; nothing in /etc is used). Debian's packages.
   if command -v slurmd >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then return 0; fi
-  if command -v apt-get >/dev/null 2>&1; then
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      if sudo -n true 2>/dev/null; then sudo="sudo"; else
-        echo "note: run 'sudo apt-get install slurm-wlm munge' for the Slurm test." >&2
-        return 0
-      fi
-    fi
-    say "installing Debian's slurm-wlm and munge (a one-node cluster for the Slurm test)"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq slurm-wlm munge >/dev/null
+  apt_install "a one-node cluster for the Slurm test" \
+    "install Slurm and MUNGE for the Slurm test (tests/test_slurm.py)." slurm-wlm munge
+  if command -v slurmd >/dev/null 2>&1; then
     # The packages start system daemons with /etc's config; the test runs its own.
-    $sudo systemctl disable --now slurmd slurmctld munge >/dev/null 2>&1 || true
-  else
-    echo "note: install Slurm and MUNGE for the Slurm test (tests/test_slurm.py)." >&2
+    $SUDO systemctl disable --now slurmd slurmctld munge >/dev/null 2>&1 || true
   fi
 }
 
