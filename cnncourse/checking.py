@@ -26,6 +26,7 @@ follow (cases, tasks, mistakes, comparison) is :mod:`cnncourse.exercise`.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Sequence
 
 from cnncourse.exercise import (
@@ -66,6 +67,12 @@ def check(task_id: str, fn: Callable) -> None:
     id, a stub that still raises ``NotImplementedError`` or an exception in your code all
     turn into a line of the report.
 
+    When the task's function calls an earlier task's function (``conv2d`` calls
+    ``conv_output_size``) and yours of that earlier task fails its own cases, the check runs
+    again with a correct version in its place, exactly as the grader does: the points are
+    the better of the two, and the report says which of your functions to fix first. So
+    one bug costs points once, in the notebook as in the gradebook.
+
     Examples
     --------
     >>> def dense_params(n_inputs, units):
@@ -73,14 +80,94 @@ def check(task_id: str, fn: Callable) -> None:
     >>> check("ex01.dense_params", dense_params)  # doctest: +ELLIPSIS
     ex01.dense_params (...): 2/2 points
     ...
+
+    A right ``preprocess`` that calls a ``check_image`` which refuses every float image:
+
+    >>> import numpy as np
+    >>> def check_image(image):
+    ...     return "wrong dtype" if image.dtype.kind == "f" else None
+    >>> def preprocess(image):
+    ...     if check_image(image) is not None:
+    ...         raise ValueError(check_image(image))
+    ...     x = image.reshape(1, 28, 28, 1).astype(np.float32)
+    ...     return x / np.float32(255) if image.dtype.kind in "ui" else x
+    >>> check("ex09.preprocess", preprocess)  # doctest: +ELLIPSIS
+    ex09.preprocess (...): 3/3 points
+    ...
+      Note: your preprocess is right, but it calls your check_image, which fails case ...
+    ...
     """
     try:
         report = run_task(task_id, fn)
     except KeyError as exc:
         print(f"{task_id}: cannot check: {exc.args[0]}")
         return
+    note = ""
+    if not report.passed:
+        report, note = _with_correct_callees(task_id, fn, report)
     print(report.to_text())
+    if note:
+        print(f"  Note: {note}")
     print(_book_line(task_id))  # H7 (issue 14): where the book teaches this task
+
+
+def _with_correct_callees(task_id: str, fn: Callable, report: TaskReport) -> tuple[TaskReport, str]:
+    """Check ``fn`` again with the reference of every wrong earlier task it calls.
+
+    What the grader does (:mod:`cnncourse.grading.grader`): the earlier task's function is
+    looked up under its name where ``fn`` looks it up (the notebook's namespace), checked on
+    its own public cases, and when it fails them and the task has a reference, the
+    reference takes its place while ``fn`` runs again. Returns the better report and a note
+    (empty when nothing changed).
+    """
+    from cnncourse.tasks import get_task
+
+    namespace = fn.__globals__ if isinstance(fn, types.FunctionType) else None
+    if namespace is None:
+        return report, ""
+    wrong: list[tuple[str, Callable, TaskReport]] = []
+    for callee_id in get_task(task_id).calls:
+        callee = get_task(callee_id)
+        name = _function_name(callee_id)
+        mine = namespace.get(name)
+        if callee.reference is None or not callable(mine) or mine is callee.reference:
+            continue
+        own = run_cases(callee, mine)
+        if not own.passed:
+            wrong.append((name, callee.reference, own))
+    if not wrong:
+        return report, ""
+    saved = {name: namespace[name] for name, _, _ in wrong}
+    try:
+        namespace.update({name: reference for name, reference, _ in wrong})
+        again = run_task(task_id, fn)
+    finally:
+        namespace.update(saved)
+    if again.points <= report.points:
+        return report, ""
+    failures = ", ".join(
+        f"your {name}, which fails case {_first_failure(own)!r}" for name, _, own in wrong
+    )
+    names = " and ".join(name for name, _, _ in wrong)
+    this = _function_name(task_id)
+    text = (
+        f"your {this} is right, but it calls {failures}"
+        if again.passed
+        else f"your {this} calls {failures}"
+    )
+    return again, (
+        f"{text}; these points are with a correct {names} in its place (as the grader "
+        f"counts them, so that one mistake costs points once): fix {names} first"
+    )
+
+
+def _function_name(task_id: str) -> str:
+    """The function a task asks for: the part of its id after the dot."""
+    return task_id.partition(".")[2]
+
+
+def _first_failure(report: TaskReport) -> str:
+    return next((r.name for r in report.results if not r.passed), "its cases")
 
 
 def _book_line(task_id: str) -> str:

@@ -149,3 +149,85 @@ def test_hidden_cases_change_with_the_seed():
     a = task.hidden_cases(np.random.default_rng(1))
     b = task.hidden_cases(np.random.default_rng(2))
     assert [c.args for c in a] != [c.args for c in b]
+
+
+# A bug costs points once, in the notebook too (issue 13, item 3): the self-check grades a
+# task that calls a wrong earlier task with the reference in its place, as the grader does.
+
+NOTEBOOK = """
+import numpy as np
+
+def conv_output_size(n, k, stride, pad):
+    return (n + 2 * pad - k) // stride  # the + 1 is missing
+
+def zero_pad(x, pad):
+    return np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+
+def conv2d(x, w, b, stride, pad):
+    xp = zero_pad(x, pad)
+    kh, kw, c, f = w.shape
+    oh = conv_output_size(x.shape[1], kh, stride, pad)
+    ow = conv_output_size(x.shape[2], kw, stride, pad)
+    out = np.zeros((x.shape[0], oh, ow, f))
+    for i in range(oh):
+        for j in range(ow):
+            win = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.tensordot(win, w, axes=([1, 2, 3], [0, 1, 2])) + b
+    return out
+"""
+
+
+def _notebook(source: str = NOTEBOOK) -> dict:
+    """A namespace like a notebook kernel's: the functions look their helpers up in it."""
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(source, "<notebook cell>", "exec"), namespace)
+    return namespace
+
+
+def test_the_self_check_names_a_wrong_helper_and_counts_the_bug_once(capsys):
+    ns = _notebook()
+    wrong_helper = ns["conv_output_size"]
+    check("ex02.conv2d", ns["conv2d"])
+    out = capsys.readouterr().out
+    assert out.startswith("ex02.conv2d (")
+    assert ": 4/4 points" in out.splitlines()[0]
+    first = get_task("ex02.conv_output_size").public_cases()[0].name
+    assert (
+        f"Note: your conv2d is right, but it calls your conv_output_size, which fails case "
+        f"{first!r}" in out
+    )
+    assert "fix conv_output_size first" in out
+    assert ns["conv_output_size"] is wrong_helper  # the notebook's own function is put back
+    # Without the substitution the same code fails: the check did not just go easy on it.
+    assert run_task("ex02.conv2d", ns["conv2d"]).points < 4
+
+
+def test_the_self_check_says_calls_when_the_caller_is_wrong_too(capsys):
+    ns = _notebook(NOTEBOOK.replace(") + b\n", ")\n"))  # and the bias is missing
+    check("ex02.conv2d", ns["conv2d"])
+    out = capsys.readouterr().out
+    assert "Note: your conv2d calls your conv_output_size, which fails case" in out
+    assert "is right" not in out
+    assert ": 4/4 points" not in out.splitlines()[0]
+
+
+def test_the_self_check_leaves_a_right_helper_alone(capsys):
+    ns = _notebook(NOTEBOOK.replace("// stride  #", "// stride + 1  #"))
+    check("ex02.conv2d", ns["conv2d"])
+    out = capsys.readouterr().out
+    assert ": 4/4 points" in out.splitlines()[0] and "Note:" not in out
+
+
+def test_every_called_task_is_asked_for_under_the_name_of_its_id():
+    """The self-check finds a callee under its id's name; the notebooks must agree."""
+    from cnncourse.grading.assignment import load_assignment
+    from cnncourse.tasks import exercise, exercise_names
+
+    for name in exercise_names():
+        declared = exercise(name)
+        named = {i for t in declared.tasks if t.calls for i in (t.id, *t.calls)}
+        if not named:
+            continue
+        functions = load_assignment(name).functions
+        for task_id in named:
+            assert functions[task_id] == task_id.partition(".")[2], (name, task_id)

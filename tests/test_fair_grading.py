@@ -214,6 +214,18 @@ def _ex01(variant: str) -> nbformat.NotebookNode:
     return nb
 
 
+def _ex09(variant: str) -> nbformat.NotebookNode:
+    nb = _solution("ex09")
+    nb.cells = nb.cells[: _index(nb, check="ex09.to_response") + 1]  # real digits: not graded
+    if variant == "check_image_refuses_a_channel_axis":  # preprocess is right
+        cell = nb.cells[_index(nb, task="ex09.check_image")]
+        cell.source = cell.source.replace(
+            "if image.shape not in ((28, 28), (28, 28, 1)):", "if image.shape != (28, 28):"
+        )
+        assert "!= (28, 28)" in cell.source
+    return nb
+
+
 CORPUS = {
     **{
         ("ex02", v): _ex02
@@ -236,10 +248,17 @@ CORPUS = {
         for v in ("pool_forward_helper", "softmax_axis0", "relu_in_place", "default_stride_one")
     },
     ("ex01", "shift_returns_float64"): _ex01,
+    ("ex09", "check_image_refuses_a_channel_axis"): _ex09,
 }
 
 
-def _run_all(nb: nbformat.NotebookNode) -> dict[str, float]:
+class Printed(dict):
+    """The points each check cell printed, by task id; ``text``: everything they printed."""
+
+    text = ""
+
+
+def _run_all(nb: nbformat.NotebookNode) -> Printed:
     """Execute like Run all; the points each check printed (the last print per task)."""
     from nbclient import NotebookClient
 
@@ -247,10 +266,11 @@ def _run_all(nb: nbformat.NotebookNode) -> dict[str, float]:
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     ).execute()
-    printed: dict[str, float] = {}
+    printed = Printed()
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             if output.get("name") == "stdout":
+                printed.text += output.get("text", "")
                 for task, points, _ in PRINTED.findall(output.get("text", "")):
                     printed[task] = float(points)
     return printed
@@ -327,13 +347,25 @@ def test_a_wrong_helper_costs_points_once(graded):
     tasks = {t.id: t for t in result.tasks}
     assert tasks["ex02.conv_output_size"].points < 2
     conv = tasks["ex02.conv2d"]
-    assert printed["ex02.conv2d"] < 4  # the notebook's check used the wrong helper
+    # The notebook's check, like the grader, ran conv2d with a correct conv_output_size.
+    assert printed["ex02.conv2d"] == 4 == conv.public_points
     assert conv.points == 4 and conv.calls_wrong == ["ex02.conv_output_size"]
-    assert conv.public_points == printed["ex02.conv2d"]
-    assert any(
-        "conv2d is right, but it calls your conv_output_size, which fails case" in n
-        for n in conv.notes
-    ), conv.notes
+    said = "conv2d is right, but it calls your conv_output_size, which fails case"
+    assert any(said in n for n in conv.notes), conv.notes
+    assert f"your {said} 'n=5, k=3, stride=1, pad=0'" in printed.text, printed.text
+    assert "fix conv_output_size first" in printed.text
+
+
+def test_the_self_check_and_the_grader_say_a_wrong_check_image_costs_points_once(graded):
+    _, printed, result = graded[("ex09", "check_image_refuses_a_channel_axis")]
+    tasks = {t.id: t for t in result.tasks}
+    assert tasks["ex09.check_image"].points < 4
+    pre = tasks["ex09.preprocess"]
+    assert pre.points == 3 and pre.calls_wrong == ["ex09.check_image"]
+    assert printed["ex09.preprocess"] == 3 == pre.public_points
+    said = "preprocess is right, but it calls your check_image, which fails case"
+    assert any(said in n for n in pre.notes), pre.notes
+    assert f"your {said} 'valid: uint8 (28, 28, 1)'" in printed.text, printed.text
 
 
 def _mistakes(result, task: str) -> set[str]:
