@@ -104,14 +104,19 @@ class Mistake:
         Stable id ("flipped_kernel", "off_by_one", "wrong_axis"); the class report counts them.
     hint : str
         What went wrong and how to fix it, without any values of the case.
-    wrong : callable
+    wrong : callable, optional
         Called with the case's arguments; returns what code with this mistake returns.
         The mistake is recognised when the student's output equals it.
+    seen : callable, optional
+        ``seen(case, got) -> bool``, for tasks whose output is judged by its properties
+        rather than compared with one right answer (a pipeline, a list of batches, a
+        message): recognises the mistake from the output itself. Give ``wrong`` or ``seen``.
     """
 
     id: str
     hint: str
-    wrong: Callable[..., Any]
+    wrong: Callable[..., Any] | None = None
+    seen: Callable[[Case, Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,12 @@ class Task:
             try:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
+                    if mistake.seen is not None:
+                        if mistake.seen(case, got):
+                            return mistake
+                        continue
+                    if mistake.wrong is None:
+                        continue
                     wrong = mistake.wrong(*_copies(case.args), **dict(case.kwargs))
                 if wrong is _MATCH or _same(wrong, got, case):
                     return mistake

@@ -231,3 +231,21 @@ def test_every_called_task_is_asked_for_under_the_name_of_its_id():
         functions = load_assignment(name).functions
         for task_id in named:
             assert functions[task_id] == task_id.partition(".")[2], (name, task_id)
+
+
+def test_make_batches_is_checked_with_a_correct_normalize_when_yours_is_wrong(capsys):
+    ns = _notebook(
+        "import numpy as np\n\n"
+        "def normalize(x, value_range=(0.0, 1.0)):\n"
+        "    low, high = value_range\n"
+        "    return (low + (high - low) * x / 255.0).astype(np.float32)  # no channel axis\n\n"
+        "def make_batches(x, y, batch_size, seed):\n"
+        "    order = np.random.default_rng(seed).permutation(len(x))\n"
+        "    images, labels = normalize(x[order], (0.0, 1.0)), y[order]\n"
+        "    return [(images[s:s + batch_size], labels[s:s + batch_size])\n"
+        "            for s in range(0, len(x), batch_size)]\n"
+    )
+    check("ex05.make_batches", ns["make_batches"])
+    out = capsys.readouterr().out
+    assert ": 2/2 points" in out.splitlines()[0]
+    assert "your make_batches is right, but it calls your normalize, which fails case" in out

@@ -16,6 +16,17 @@ Students write the pieces of an input pipeline and are graded on what the pieces
   image carries its own index in two pixels, so the grader can tell whether each label
   still travels with its image after the shuffle.
 
+Each task names its classic mistakes (``mistakes=``): a missing channel axis, no division by
+255 or an integer division, the test set's own statistics, one mean for all channels, the
+sample std; for the augmentation (recognised from the spec itself) a flip, a rotation
+factor given in degrees, a translation in pixels, rescaling inside the augmentation (which
+also runs at inference: the images get normalised twice), contrast without
+``value_range=(0, 1)``; for the batches labels shuffled apart from their images, no shuffle,
+batches shuffled instead of images, raw pixels, float64 and a dropped last batch.
+``make_batches`` calls ``normalize`` (``calls=``): a wrong ``normalize`` costs its own points
+only. Hidden cases carry tags ("a channel axis already there", "a smaller last batch") that
+a failed hidden case names instead of its values.
+
 Why the augmentation is data and not a Keras object: the grader runs a student's code in a
 sandboxed child process with only NumPy (TensorFlow cannot be imported there), and only
 plain data may come back from it. The checks that need Keras run in the grading process,
@@ -25,17 +36,18 @@ on that data.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
-from cnncourse.exercise import Case, Exercise, Task, compare
+from cnncourse.exercise import Case, Exercise, Mistake, Task, compare
 
 # --------------------------------------------------------------------------- normalize
 
 
-def _normalize_reference(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+def _normalize_reference(x, value_range=(0.0, 1.0)):
     low, high = value_range
-    out = low + (high - low) * (x.astype(np.float64) / 255.0)
+    out = low + (high - low) * (np.asarray(x).astype(np.float64) / 255.0)
     if out.ndim == 3:
         out = out[..., np.newaxis]
     return out.astype(np.float32)
@@ -102,8 +114,81 @@ def _normalize_hidden(rng: np.random.Generator) -> list[Case]:
             x = x[..., np.newaxis]
         low = float(np.round(rng.uniform(-2.0, 0.5), 2))
         high = float(np.round(low + rng.uniform(0.5, 3.0), 2))
-        cases.append(_normalize_case(f"images {x.shape} to ({low}, {high})", x, (low, high)))
+        case = _normalize_case(f"images {x.shape} to ({low}, {high})", x, (low, high))
+        tags = (
+            "a channel axis already there" if x.ndim == 4 else "no channel axis yet",
+            "a range with a negative lower end" if low < 0 else "a range other than (0, 1)",
+        )
+        cases.append(Case(**{**case.__dict__, "tags": tags}))
     return cases
+
+
+def _scaled(x: np.ndarray, value_range=(0.0, 1.0), divide=255.0, width=None) -> np.ndarray:
+    """``low + width * x / divide`` in float64 (the building block of the wrong answers)."""
+    low, high = value_range
+    width = high - low if width is None else width
+    return low + width * (np.asarray(x).astype(np.float64) / divide)
+
+
+def _with_channel(out: np.ndarray) -> np.ndarray:
+    return out[..., np.newaxis] if out.ndim == 3 else out
+
+
+def _float64_right(case: Case, got: object) -> bool:
+    """Right values in float64 (float32 was asked for)."""
+    return (
+        isinstance(got, np.ndarray)
+        and got.dtype == np.float64
+        and compare(case.expected, got, rtol=1e-5, atol=1e-4) is None
+    )
+
+
+_NORMALIZE_MISTAKES = (
+    Mistake(
+        "float64",
+        "the values are right but the dtype is float64; Keras computes in float32, so "
+        "finish with .astype(np.float32)",
+        seen=_float64_right,
+    ),
+    Mistake(
+        "no_channel_axis",
+        "the values are right but the channel axis is missing: Keras' Conv2D takes "
+        "(N, H, W, 1); add it with x[..., np.newaxis] when x has 3 axes",
+        lambda x, r=(0.0, 1.0): _scaled(x, r),
+    ),
+    Mistake(
+        "channel_axis_twice",
+        "an image that already has its channel axis (N, H, W, 1) got a second one; add "
+        "the axis only when x.ndim == 3",
+        lambda x, r=(0.0, 1.0): _scaled(x, r)[..., np.newaxis],
+    ),
+    Mistake(
+        "not_divided_by_255",
+        "the pixels were not divided by 255: 0..255 must map onto the range, so use "
+        "low + (high - low) * x / 255",
+        lambda x, r=(0.0, 1.0): _with_channel(_scaled(x, r, divide=1.0)),
+    ),
+    Mistake(
+        "integer_division",
+        "x // 255 is an integer division: every pixel below 255 became 0; convert to float "
+        "first and divide with /",
+        lambda x, r=(0.0, 1.0): _with_channel(
+            r[0] + (r[1] - r[0]) * (np.asarray(x) // 255).astype(np.float64)
+        ),
+    ),
+    Mistake(
+        "range_ignored",
+        "the output is always in [0, 1]: the value_range argument was ignored; map 0 to "
+        "its first and 255 to its second number",
+        lambda x, r=(0.0, 1.0): _with_channel(_scaled(x)),
+    ),
+    Mistake(
+        "scaled_by_high",
+        "255 did not land on the upper end: multiply by the width of the range "
+        "(high - low), not by high, before adding low",
+        lambda x, r=(0.0, 1.0): _with_channel(_scaled(x, r, width=r[1])),
+    ),
+)
 
 
 # --------------------------------------------------------------------------- standardize
@@ -159,8 +244,64 @@ def _standardize_hidden(rng: np.random.Generator) -> list[Case]:
         c = int(rng.choice([1, 3]))
         x_train = _unit(rng, n, h, w, c, scale=float(rng.uniform(0.2, 1.0)))
         x = _unit(rng, int(rng.integers(1, 5)), h, w, c, scale=float(rng.uniform(0.2, 1.0)))
-        cases.append(_standardize_case(f"x_train {x_train.shape}, x {x.shape}", x_train, x))
+        case = _standardize_case(f"x_train {x_train.shape}, x {x.shape}", x_train, x)
+        tags = ("3 channels" if c == 3 else "1 channel", "x other images than x_train")
+        cases.append(Case(**{**case.__dict__, "tags": tags}))
     return cases
+
+
+def _standardized(x_train, x, axis=(0, 1, 2), ddof=0, floor=1e-7, power=1.0, stats_of=None):
+    """A standardization in float64 with the given choices (the wrong answers' template)."""
+    source = np.asarray(x_train if stats_of is None else stats_of, dtype=np.float64)
+    mean = source.mean(axis=axis, keepdims=axis != (0, 1, 2))
+    std = source.std(axis=axis, ddof=ddof, keepdims=axis != (0, 1, 2))
+    scale = np.maximum(std, floor) if floor else std
+    return (np.asarray(x, dtype=np.float64) - mean) / scale**power
+
+
+_STANDARDIZE_MISTAKES = (
+    Mistake(
+        "float64",
+        "the values are right but the dtype is float64 (NumPy's mean and std are float64); "
+        "finish with .astype(np.float32)",
+        seen=_float64_right,
+    ),
+    Mistake(
+        "statistics_of_x",
+        "the mean and std came from x, not from x_train: validation and test images must be "
+        "standardized with the TRAINING statistics (else the test set leaks into the model)",
+        lambda x_train, x: _standardized(x, x),
+    ),
+    Mistake(
+        "one_mean_for_all_channels",
+        "one mean and one std over all channels; each channel needs its own: "
+        "x_train.mean(axis=(0, 1, 2)) gives one value per channel",
+        lambda x_train, x: _standardized(x_train, x, axis=None),
+    ),
+    Mistake(
+        "per_image_statistics",
+        "each image was standardized with its own statistics; use the statistics of the "
+        "whole training set, over axes (0, 1, 2)",
+        lambda x_train, x: _standardized(x, x, axis=(1, 2)),
+    ),
+    Mistake(
+        "sample_std",
+        "you used the sample standard deviation (ddof=1); the task (and Keras' "
+        "Normalization) uses the population std, np.std's default ddof=0",
+        lambda x_train, x: _standardized(x_train, x, ddof=1),
+    ),
+    Mistake(
+        "divided_by_variance",
+        "you divided by the variance; divide by the standard deviation (its square root)",
+        lambda x_train, x: _standardized(x_train, x, power=2.0),
+    ),
+    Mistake(
+        "no_std_floor",
+        "a channel that never changes has std 0 and 0 / 0 gave NaN; divide by "
+        "np.maximum(std, 1e-7) as Keras does",
+        lambda x_train, x: _standardized(x_train, x, floor=0.0),
+    ),
+)
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -380,6 +521,119 @@ def _augmentation_comparator(expected: dict, got: object) -> str | None:
     return None
 
 
+def _layers(spec: object) -> list[tuple[str, dict]]:
+    """The (name, kwargs) pairs of a spec, or [] when it is not one."""
+    from cnncourse.pipelines import _check_spec
+
+    try:
+        return _check_spec(spec)
+    except ValueError:
+        return []
+
+
+def _largest(value: object) -> float:
+    """The largest magnitude of a factor given as a number or a (low, high) tuple."""
+    values = value if isinstance(value, tuple) else (value,)
+    return max((abs(float(v)) for v in values if isinstance(v, int | float)), default=0.0)
+
+
+def _factor(spec: object, layer: str, *names: str) -> float:
+    return max(
+        (_largest(kw.get(n, 0.0)) for name, kw in _layers(spec) if name == layer for n in names),
+        default=0.0,
+    )
+
+
+def _has(spec: object, *layers: str) -> bool:
+    return any(name in layers for name, _ in _layers(spec))
+
+
+_GEOMETRIC = ("RandomRotation", "RandomTranslation", "RandomZoom", "RandomShear", "RandomCrop")
+
+
+def _moves_nothing(spec: object) -> bool:
+    """A valid spec (maybe empty) without a layer that moves the ink."""
+    empty = isinstance(spec, list | tuple) and len(spec) == 0
+    return (empty or bool(_layers(spec))) and not _has(spec, *_GEOMETRIC)
+
+
+def _when(checks: tuple[str, ...], predicate: Callable[[object], bool]):
+    """A ``seen`` detector for the cases that run one of ``checks`` (all cases if empty)."""
+
+    def seen(case: Case, got: object) -> bool:
+        ran = case.expected["checks"]
+        return (not checks or any(c in ran for c in checks)) and predicate(got)
+
+    return seen
+
+
+_AUGMENTATION_MISTAKES = (
+    Mistake(
+        "flip",
+        "RandomFlip mirrors digits or turns them upside down, and a mirrored 2 or an "
+        "upside-down 6 is another symbol (or none): a flip changes the label; remove it",
+        seen=_when(("no_flips",), lambda got: _has(got, "RandomFlip")),
+    ),
+    Mistake(
+        "rotation_in_degrees",
+        "RandomRotation's factor is a fraction of a full turn, not degrees: factor=10 turns "
+        "by up to 3600 degrees; 10 degrees is factor=10 / 360",
+        seen=_when((), lambda got: _factor(got, "RandomRotation", "factor") >= 1.0),
+    ),
+    Mistake(
+        "translation_in_pixels",
+        "RandomTranslation's factors are fractions of the image size, not pixels: 2 pixels "
+        "of a 28-pixel digit is height_factor=2 / 28",
+        seen=_when(
+            (), lambda got: _factor(got, "RandomTranslation", "height_factor", "width_factor") >= 1
+        ),
+    ),
+    Mistake(
+        "rescaling_in_augmentation",
+        "Rescaling or Normalization in the augmentation also runs at inference, and the "
+        "images are already in [0, 1]: they get normalised twice; scaling belongs in "
+        "normalize (or the model's first layer), not among the random layers",
+        seen=_when(("inference", "range"), lambda got: _has(got, "Rescaling", "Normalization")),
+    ),
+    Mistake(
+        "crop_changes_size",
+        "RandomCrop returns smaller images than it gets; to move the digit and keep 28x28, "
+        "use RandomTranslation (or RandomZoom)",
+        seen=_when(
+            ("shape", "no_flips", "moves_ink", "small"), lambda got: _has(got, "RandomCrop")
+        ),
+    ),
+    Mistake(
+        "value_range_missing",
+        "RandomContrast and RandomBrightness assume pixels in 0..255 unless told otherwise: "
+        "pass value_range=(0, 1) for images in [0, 1]",
+        seen=_when(
+            ("range",),
+            lambda got: any(
+                name in ("RandomContrast", "RandomBrightness") and "value_range" not in kw
+                for name, kw in _layers(got)
+            ),
+        ),
+    ),
+    Mistake(
+        "rotation_too_large",
+        "rotations of more than about 20 degrees turn a 6 toward a 9 and a 1 toward a 7; "
+        "keep RandomRotation's factor within about 15 / 360",
+        seen=_when(
+            ("small", "no_flips"),
+            lambda got: 20 / 360 < _factor(got, "RandomRotation", "factor") < 1.0,
+        ),
+    ),
+    Mistake(
+        "no_geometric_augmentation",
+        "nothing in the pipeline moves the ink: contrast, brightness and noise alone do not "
+        "teach the model that a digit may sit a little shifted or tilted; add "
+        "RandomRotation, RandomTranslation or RandomZoom",
+        seen=_when(("moves_ink",), _moves_nothing),
+    ),
+)
+
+
 def _augmentation_case(name: str, checks: tuple[str, ...], images: np.ndarray, seed: int) -> Case:
     return Case(name, (), expected={"checks": checks, "images": images, "seed": seed})
 
@@ -420,17 +674,27 @@ def _augmentation_cases() -> list[Case]:
 def _augmentation_hidden(rng: np.random.Generator) -> list[Case]:
     everything = tuple(_AUGMENTATION_CHECKS)
     return [
-        _augmentation_case(
-            "48 new random pen strokes, every check",
-            everything,
-            _stroke_patterns(rng, 48),
-            int(rng.integers(1000, 10**6)),
+        Case(
+            **{
+                **_augmentation_case(
+                    "48 new random pen strokes, every check",
+                    everything,
+                    _stroke_patterns(rng, 48),
+                    int(rng.integers(1000, 10**6)),
+                ).__dict__,
+                "tags": ("new random pen strokes", "a new random seed"),
+            }
         ),
-        _augmentation_case(
-            "the public strokes with a new random seed, every check",
-            everything,
-            np.array(_public_strokes()),
-            int(rng.integers(1000, 10**6)),
+        Case(
+            **{
+                **_augmentation_case(
+                    "the public strokes with a new random seed, every check",
+                    everything,
+                    np.array(_public_strokes()),
+                    int(rng.integers(1000, 10**6)),
+                ).__dict__,
+                "tags": ("the public strokes", "a new random seed"),
+            }
         ),
     ]
 
@@ -490,9 +754,146 @@ def _batches_comparator(expected: dict, got: object) -> str | None:
     ids = np.concatenate(seen)
     if len(np.unique(ids)) != n:
         return f"some images appear twice and others never ({len(np.unique(ids))} of {n} distinct)"
+    if _batches_in_order(seen) and not _starts_in_order(seen):
+        return (
+            "inside every batch the images are still in their original order: the batches "
+            "were shuffled, not the images"
+        )
     if n >= 20 and np.mean(ids[1:] > ids[:-1]) > 0.9:
         return "the images come out (almost) in their original order; shuffle them first"
     return None
+
+
+def _starts_in_order(batches: list[np.ndarray]) -> bool:
+    starts = [int(b[0]) for b in batches]
+    return starts == sorted(starts)
+
+
+def _batches_in_order(batches: list[np.ndarray]) -> bool:
+    """Do the batches hold runs of consecutive images (shuffled after batching)?
+
+    Within a batch, a real shuffle puts image i + 1 right after image i about once in n
+    pairs; batches cut first and shuffled afterwards do it every time.
+    """
+    steps = np.concatenate([np.diff(b) for b in batches if len(b) > 1] or [np.zeros(0)])
+    return len(steps) >= 10 and float(np.mean(steps == 1)) > 0.9
+
+
+def _batch_parts(expected: dict, got: object) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The (images, labels) arrays of a list of batches, or None when it is not one."""
+    if not isinstance(got, list | tuple) or not got:
+        return None
+    parts = []
+    for item in got:
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            return None
+        xb, yb = item
+        if not isinstance(xb, np.ndarray) or not isinstance(yb, np.ndarray) or not len(xb):
+            return None
+        parts.append((xb, yb))
+    return parts
+
+
+def _ids(xb: np.ndarray, scale: float = 255.0) -> np.ndarray:
+    """The index each image carries in pixels (0, 0) and (0, 1)."""
+    first = xb.reshape(len(xb), -1)
+    codes = np.rint(first[:, :2].astype(np.float64) * scale).astype(np.int64)
+    return codes[:, 0] + 256 * codes[:, 1]
+
+
+def _batches_seen(test: Callable[[dict, list[tuple[np.ndarray, np.ndarray]]], bool]):
+    def seen(case: Case, got: object) -> bool:
+        parts = _batch_parts(case.expected, got)
+        return parts is not None and bool(test(case.expected, parts))
+
+    return seen
+
+
+def _labels_unpaired(expected: dict, parts) -> bool:
+    x, y = expected["x"], expected["y"]
+    ids = np.concatenate([_ids(xb) for xb, _ in parts])
+    labels = np.concatenate([yb for _, yb in parts])
+    if ids.min() < 0 or ids.max() >= len(x) or len(labels) != len(ids):
+        return False
+    return not np.array_equal(labels, y[ids]) and np.array_equal(np.sort(labels), np.sort(y))
+
+
+def _images_unscaled(expected: dict, parts) -> bool:
+    x = expected["x"]
+    xb = parts[0][0]
+    ids = _ids(xb, scale=1.0)
+    return (
+        float(xb.max()) > 1.5
+        and ids.min() >= 0
+        and ids.max() < len(x)
+        and np.allclose(xb.reshape(len(xb), -1), x[ids].reshape(len(xb), -1))
+    )
+
+
+def _in_original_order(expected: dict, parts) -> bool:
+    batches = [_ids(xb) for xb, _ in parts]
+    ids = np.concatenate(batches)
+    return len(ids) >= 20 and float(np.mean(ids[1:] > ids[:-1])) > 0.9 and _starts_in_order(batches)
+
+
+def _shuffled_after_batching(expected: dict, parts) -> bool:
+    batches = [_ids(xb) for xb, _ in parts]
+    return _batches_in_order(batches) and not _starts_in_order(batches)
+
+
+def _last_batch_dropped(expected: dict, parts) -> bool:
+    n, size = len(expected["x"]), int(expected["batch_size"])
+    return n % size != 0 and len(parts) == n // size and all(len(xb) == size for xb, _ in parts)
+
+
+_BATCHES_MISTAKES = (
+    Mistake(
+        "labels_shuffled_separately",
+        "images and labels were shuffled with two different orders, so every label now sits "
+        "next to a random image and the network cannot learn; draw ONE permutation and index "
+        "both x and y with it",
+        seen=_batches_seen(_labels_unpaired),
+    ),
+    Mistake(
+        "not_shuffled",
+        "the images come out in their original order: shuffle (one permutation of "
+        "range(len(x))) before cutting the batches",
+        seen=_batches_seen(_in_original_order),
+    ),
+    Mistake(
+        "shuffle_after_batch",
+        "the batches were shuffled, not the images, so every batch holds the same neighbours "
+        "each epoch; shuffle first, then batch (in tf.data: .shuffle(...) before .batch(...))",
+        seen=_batches_seen(_shuffled_after_batching),
+    ),
+    Mistake(
+        "not_normalized",
+        "the images still hold raw pixels 0..255: scale them to [0, 1] with your normalize "
+        "(x / 255 as float32)",
+        seen=_batches_seen(_images_unscaled),
+    ),
+    Mistake(
+        "no_channel_axis",
+        "the images have no channel axis: Keras' Conv2D takes (batch, 28, 28, 1); your "
+        "normalize adds it",
+        seen=_batches_seen(lambda e, parts: parts[0][0].shape[1:] == (28, 28)),
+    ),
+    Mistake(
+        "last_batch_dropped",
+        "the last, smaller batch is missing: keep the remainder (tf.data's batch keeps it "
+        "unless drop_remainder=True); range(0, len(x), batch_size) gives every start",
+        seen=lambda case, got: (
+            (isinstance(got, list) and not got and len(case.expected["x"]) < case.args[2])
+            or _batches_seen(_last_batch_dropped)(case, got)
+        ),
+    ),
+    Mistake(
+        "float64",
+        "the images are float64: x / 255 of uint8 pixels is float64; use your normalize, "
+        "which returns float32",
+        seen=_batches_seen(lambda e, parts: parts[0][0].dtype == np.float64),
+    ),
+)
 
 
 def _batches_case(name: str, rng: np.random.Generator, n: int, batch_size: int, seed: int) -> Case:
@@ -515,9 +916,15 @@ def _batches_hidden(rng: np.random.Generator) -> list[Case]:
         n = int(rng.integers(20, 400))
         batch_size = int(rng.integers(1, 70))
         seed = int(rng.integers(0, 10**6))
-        cases.append(
-            _batches_case(f"{n} digits, batch_size {batch_size}", rng, n, batch_size, seed)
+        case = _batches_case(f"{n} digits, batch_size {batch_size}", rng, n, batch_size, seed)
+        tags = (
+            "batch_size 1"
+            if batch_size == 1
+            else "a smaller last batch"
+            if n % batch_size
+            else "batches of equal size",
         )
+        cases.append(Case(**{**case.__dict__, "tags": tags}))
     return cases
 
 
@@ -530,7 +937,9 @@ TASKS = [
         _normalize_hidden,
         comparator=_float32_comparator,
         chapter="chapters/05a_pipelines_augmentation.html#normalization-putting-the-pixels-on-a-sensible-scale",
+        mistakes=_NORMALIZE_MISTAKES,
         pure=True,
+        reference=_normalize_reference,
     ),
     Task(
         "ex05.standardize",
@@ -540,6 +949,7 @@ TASKS = [
         _standardize_hidden,
         comparator=_standardized_comparator,
         chapter="chapters/05a_pipelines_augmentation.html#normalization-putting-the-pixels-on-a-sensible-scale",
+        mistakes=_STANDARDIZE_MISTAKES,
         pure=True,
     ),
     Task(
@@ -550,6 +960,7 @@ TASKS = [
         _augmentation_hidden,
         comparator=_augmentation_comparator,
         chapter="chapters/05a_pipelines_augmentation.html#augmentations-that-change-the-label",
+        mistakes=_AUGMENTATION_MISTAKES,
         few_hidden="each case runs the augmentation through Keras layers on many images",
     ),
     Task(
@@ -560,6 +971,8 @@ TASKS = [
         _batches_hidden,
         comparator=_batches_comparator,
         chapter="chapters/05a_pipelines_augmentation.html#tf-data-feeding-the-model",
+        calls=("ex05.normalize",),
+        mistakes=_BATCHES_MISTAKES,
         pure=True,
     ),
 ]

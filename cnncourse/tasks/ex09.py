@@ -24,6 +24,14 @@ checking only ``ndim``, treating every float as 0..255 pixels (or every image as
 accepting NaN, forgetting that 0 and 255 (and 0.0 and 1.0) are valid, returning float64 or
 the wrong shape from ``preprocess``, and taking the *last* of two equal maxima in
 ``to_response``.
+
+Each of these mistakes has a name and a hint (the ``mistakes`` of the tasks): the answer's
+output is recognised -- a valid ``(28, 28, 1)`` image refused, NaN let through, integers
+not divided by 255 (training and serving preprocessing disagree), floats divided twice, a
+missing batch or channel axis, channels first, the last of two equal maxima -- and the
+message says how to fix it. A failed hidden case names its properties ("a wrong shape",
+"int32 pixels, a channel axis", "a tie between the two most probable classes"), never its
+values.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from cnncourse.exercise import Case, Exercise, Task, compare
+from cnncourse.exercise import Case, Exercise, Mistake, Task, compare
 from cnncourse.inference import ImageSpec
 
 __all__ = ["TASKS", "reference_problem"]
@@ -90,6 +98,116 @@ def _compare_problem(expected: str | None, got: Any) -> str | None:
             found = f" (it mentions {others[0]!r}: check shape, then dtype, then range)"
         return f"expected a message that mentions {expected!r}, got {got!r}{found}"[:400]
     return None
+
+
+def _image(case: Case) -> np.ndarray:
+    return case.args[0]
+
+
+def _refused(case: Case, got: Any, *, because: tuple[str, ...] = _KEYWORDS) -> bool:
+    """A valid image got a message that names none of the other problems than ``because``."""
+    if case.expected is not None or not isinstance(got, str):
+        return False
+    text = got.lower()
+    return not any(k in text for k in _KEYWORDS if k not in because)
+
+
+def _accepted(case: Case, got: Any, problem: str) -> bool:
+    """An image with ``problem`` came back as valid."""
+    return case.expected == problem and got is None
+
+
+def _float_pixels(image: np.ndarray) -> bool:
+    return image.dtype.kind == "f" and bool(np.all(np.isfinite(image))) and image.max() > 1
+
+
+def _has_edges(image: np.ndarray) -> bool:
+    top = 255 if image.dtype.kind in "ui" else 1.0
+    return bool(image.min() == 0 or image.max() == top)
+
+
+def _mentions_later(case: Case, got: Any) -> bool:
+    """The message names a problem that is checked after the one the image has."""
+    if case.expected not in _KEYWORDS or not isinstance(got, str):
+        return False
+    text = got.lower()
+    later = _KEYWORDS[_KEYWORDS.index(case.expected) + 1 :]
+    return case.expected not in text and any(k in text for k in later)
+
+
+_CHECK_MISTAKES = (
+    Mistake(
+        "wrong_order",
+        "the message names another problem than the first one: check the shape first, then "
+        "the dtype, then the range (a 32x32 float image is a shape problem first)",
+        seen=_mentions_later,
+    ),
+    Mistake(
+        "channel_axis_refused",
+        "(28, 28, 1) is valid too (one image with its channel axis): accept both shapes, "
+        "image.shape in ((28, 28), (28, 28, 1))",
+        seen=lambda case, got: (
+            _refused(case, got, because=("shape",)) and _image(case).shape == (28, 28, 1)
+        ),
+    ),
+    Mistake(
+        "float_refused",
+        "floats already scaled to [0, 1] are valid (dtype.kind 'f'): only their range must "
+        "be checked, against [0, 1] instead of 0..255",
+        seen=lambda case, got: (
+            _refused(case, got, because=("dtype", "range")) and _image(case).dtype.kind == "f"
+        ),
+    ),
+    Mistake(
+        "only_uint8",
+        "any integer dtype is valid (int16, int64, uint16 ...), not only uint8: test "
+        "image.dtype.kind in 'ui' rather than image.dtype == np.uint8",
+        seen=lambda case, got: (
+            case.expected != "dtype"
+            and isinstance(got, str)
+            and "dtype" in got.lower()
+            and _image(case).dtype.kind in "ui"
+            and _image(case).dtype != np.uint8
+        ),
+    ),
+    Mistake(
+        "edges_refused",
+        "0 and 255 (and 0.0 and 1.0) are valid pixel values: refuse values < 0 or > 255, "
+        "not <= 0 or >= 255",
+        seen=lambda case, got: _refused(case, got, because=("range",)) and _has_edges(_image(case)),
+    ),
+    Mistake(
+        "shape_too_loose",
+        "the shape must be exactly (28, 28) or (28, 28, 1): checking only ndim or the number "
+        "of pixels lets colour images, batches and flattened images through",
+        seen=lambda case, got: _accepted(case, got, "shape"),
+    ),
+    Mistake(
+        "bool_accepted",
+        "a boolean mask is not an image: its dtype.kind is 'b'; accept only 'u', 'i' and 'f'",
+        seen=lambda case, got: _accepted(case, got, "dtype"),
+    ),
+    Mistake(
+        "nan_accepted",
+        "NaN compares False with everything, so min() < 0 and max() > 1 do not catch it: "
+        "refuse images where not np.isfinite(image).all()",
+        seen=lambda case, got: (
+            _accepted(case, got, "range") and not np.all(np.isfinite(_image(case)))
+        ),
+    ),
+    Mistake(
+        "floats_as_pixels",
+        "floats are taken to be already scaled, so a float image must lie in [0, 1]; floats "
+        "in 0..255 (unscaled) must be refused, not accepted or divided silently",
+        seen=lambda case, got: _accepted(case, got, "range") and _float_pixels(_image(case)),
+    ),
+    Mistake(
+        "int_range_unchecked",
+        "integer pixels outside 0..255 got through: check image.min() >= 0 and "
+        "image.max() <= 255 for integer images too",
+        seen=lambda case, got: _accepted(case, got, "range") and _image(case).dtype.kind in "ui",
+    ),
+)
 
 
 def _digit(rng: np.random.Generator) -> np.ndarray:
@@ -233,8 +351,74 @@ def _pre_hidden(rng: np.random.Generator) -> list[Case]:
             image = (digit / 255.0).astype(np.float32)
         else:
             image = rng.uniform(0, 1, size=(28, 28, 1))
-        cases.append(_pre_case(f"hidden {i}", image))
+        case = _pre_case(f"hidden {i}", image)
+        cases.append(Case(**{**case.__dict__, "tags": _PRE_TAGS[i]}))
     return cases
+
+
+_PRE_TAGS = {
+    0: ("uint8 pixels", "no channel axis"),
+    1: ("int32 pixels", "a channel axis"),
+    2: ("float32 pixels already in [0, 1]", "no channel axis"),
+    3: ("float64 pixels already in [0, 1]", "a channel axis"),
+}
+
+
+def _as_float32(image: np.ndarray, divide_ints: bool = True, divide_floats: bool = False):
+    x = image.astype(np.float32)
+    if (image.dtype.kind in "ui" and divide_ints) or (image.dtype.kind == "f" and divide_floats):
+        x = x / np.float32(255)
+    return x
+
+
+_PRE_MISTAKES = (
+    Mistake(
+        "float64",
+        "the values are right but the dtype is float64 (an integer array divided by 255 is "
+        "float64): the model takes float32, finish with .astype(np.float32)",
+        seen=lambda case, got: (
+            isinstance(got, np.ndarray)
+            and got.dtype == np.float64
+            and compare(case.expected, got, rtol=1e-6, atol=1e-7) is None
+        ),
+    ),
+    Mistake(
+        "not_divided_by_255",
+        "integer pixels were not divided by 255: the model was trained on values in [0, 1], "
+        "so serving it 0..255 is a preprocessing mismatch between training and serving",
+        lambda image: _as_float32(image, divide_ints=False).reshape(1, 28, 28, 1),
+    ),
+    Mistake(
+        "floats_divided_again",
+        "float images are already in [0, 1]: dividing them by 255 again normalises twice; "
+        "divide only integer pixels (dtype.kind in 'ui')",
+        lambda image: _as_float32(image, divide_floats=True).reshape(1, 28, 28, 1),
+    ),
+    Mistake(
+        "integer_division",
+        "image // 255 is an integer division: every pixel below 255 became 0; convert to "
+        "float32 first, then divide",
+        lambda image: (image // 255).astype(np.float32).reshape(1, 28, 28, 1),
+    ),
+    Mistake(
+        "no_batch_axis",
+        "the batch axis is missing: the model predicts on batches, so one image is "
+        "(1, 28, 28, 1), not (28, 28, 1)",
+        lambda image: _as_float32(image).reshape(28, 28, 1),
+    ),
+    Mistake(
+        "no_channel_axis",
+        "the channel axis is missing: Conv2D takes (batch, height, width, channels), so one "
+        "greyscale image is (1, 28, 28, 1), not (1, 28, 28)",
+        lambda image: _as_float32(image).reshape(1, 28, 28),
+    ),
+    Mistake(
+        "channels_first",
+        "(1, 1, 28, 28) is the channels-first (NCHW) layout of PyTorch; Keras models take "
+        "channels last: (1, 28, 28, 1)",
+        lambda image: _as_float32(image).reshape(1, 1, 28, 28),
+    ),
+)
 
 
 # --------------------------------------------------------------------------- to_response
@@ -275,8 +459,72 @@ def _resp_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
     for k in (2, 3, 4, 5, 6, 7, 8, 10, 10, 12):
         names = tuple(f"class_{j}_{int(rng.integers(100))}" for j in range(k))
-        cases.append(_resp_case(f"hidden {k} classes", rng.dirichlet(np.ones(k)), names))
+        case = _resp_case(f"hidden {k} classes", rng.dirichlet(np.ones(k)), names)
+        tags = (f"{k} classes", "class names that are not their indices")
+        cases.append(Case(**{**case.__dict__, "tags": tags}))
+    for k in (4, 7):  # the first of two equal maxima wins
+        p = rng.dirichlet(np.ones(k))
+        a, b = rng.choice(k, size=2, replace=False)
+        p[a] = p[b] = 1.5 * p.max()
+        p = p / p.sum()
+        names = tuple(f"class_{j}_{int(rng.integers(100))}" for j in range(k))
+        case = _resp_case(f"hidden tie, {k} classes", p, names)
+        tags = (f"{k} classes", "a tie between the two most probable classes")
+        cases.append(Case(**{**case.__dict__, "tags": tags}))
     return cases
+
+
+def _response_with(probabilities: np.ndarray, class_names, index: int, **changes) -> dict:
+    answer = {
+        "label": class_names[index],
+        "class_index": int(index),
+        "confidence": float(probabilities[index]),
+    }
+    return {**answer, **changes}
+
+
+def _last_max(p: np.ndarray) -> int:
+    return len(p) - 1 - int(np.argmax(p[::-1]))
+
+
+_RESP_MISTAKES = (
+    Mistake(
+        "last_of_ties",
+        "of two equal maxima you took the last; the first one wins, as np.argmax does "
+        "(a loop with >= instead of > takes the last)",
+        lambda p, names: _response_with(p, names, _last_max(p)),
+    ),
+    Mistake(
+        "argmin",
+        "that is the LEAST probable class: the prediction is np.argmax, not np.argmin",
+        lambda p, names: _response_with(p, names, int(np.argmin(p))),
+    ),
+    Mistake(
+        "label_is_index",
+        "the label is the class's name, class_names[index], not its index",
+        lambda p, names: _response_with(p, names, int(np.argmax(p)), label=int(np.argmax(p))),
+    ),
+    Mistake(
+        "index_as_string_label",
+        "the label is the class's name, class_names[index], not str(index)",
+        lambda p, names: _response_with(p, names, int(np.argmax(p)), label=str(np.argmax(p))),
+    ),
+    Mistake(
+        "confidence_percent",
+        "the confidence is a probability in [0, 1], not a percentage: do not multiply by 100",
+        lambda p, names: _response_with(
+            p, names, int(np.argmax(p)), confidence=100 * float(np.max(p))
+        ),
+    ),
+    Mistake(
+        "probabilities_returned",
+        "the confidence is the winning class's probability (one number), not the whole "
+        "probability vector",
+        seen=lambda case, got: (
+            isinstance(got, dict) and isinstance(got.get("confidence"), np.ndarray | list | tuple)
+        ),
+    ),
+)
 
 
 TASKS = [
@@ -288,6 +536,7 @@ TASKS = [
         hidden_cases=_check_hidden,
         comparator=_compare_problem,
         chapter="chapters/09_production.html#an-inference-function-that-refuses-garbage",
+        mistakes=_CHECK_MISTAKES,
         pure=True,
         reference=_check_image_reference,
     ),
@@ -300,6 +549,7 @@ TASKS = [
         comparator=_compare_preprocessed,
         chapter="chapters/09_production.html#an-inference-function-that-refuses-garbage",
         calls=("ex09.check_image",),
+        mistakes=_PRE_MISTAKES,
         pure=True,
     ),
     Task(
@@ -309,6 +559,7 @@ TASKS = [
         public_cases=_resp_cases,
         hidden_cases=_resp_hidden,
         chapter="chapters/09_production.html#serving-predictions-over-http",
+        mistakes=_RESP_MISTAKES,
         pure=True,
     ),
 ]
