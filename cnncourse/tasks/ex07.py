@@ -88,8 +88,68 @@ def _grad_cam_hidden(rng: np.random.Generator) -> list[Case]:
         if n > 1 and rng.random() < 0.5:
             g[-1] = -np.abs(g[-1]) - 0.01
             a[-1] = np.abs(a[-1]) + 0.01
-        cases.append(_cam_case(f"maps of shape {a.shape}", a, g))
+        case = _cam_case(f"maps of shape {a.shape}", a, g)
+        tags = ["several images" if n > 1 else "one image"]
+        if len(set(scales.tolist())) > 1:
+            tags.append("images of different brightness")
+        if n > 1 and not np.any(case.expected[-1]):
+            tags.append("an image with no positive evidence")
+        if h != w:
+            tags.append("maps that are not square")
+        cases.append(Case(**{**case.__dict__, "tags": tuple(tags)}))
     return cases
+
+
+def _cam(a, g, *, weights_axes=(1, 2), relu="after", normalise="each", rectify_gradients=False):
+    """Grad-CAM with the given choices, for (N, h, w, K) inputs (the wrong answers' template)."""
+    a, g = np.asarray(a, dtype=np.float64), np.asarray(g, dtype=np.float64)
+    if rectify_gradients:
+        g = np.maximum(g, 0.0)
+    weights = g.mean(axis=weights_axes, keepdims=True)
+    cam = (weights * a).sum(axis=-1)
+    if relu == "after":
+        cam = np.maximum(cam, 0.0)
+    if normalise == "batch":
+        top = np.abs(cam).max()
+        return cam / top if top > 0 else cam
+    top = np.abs(cam).max(axis=(1, 2), keepdims=True)
+    if normalise == "no_zero_guard":
+        return cam / top
+    return np.divide(cam, top, out=np.zeros_like(cam), where=top > 0)
+
+
+_CAM_MISTAKES = (
+    Mistake(
+        "one_maximum_for_the_batch",
+        "every map was divided by the largest value of the whole batch; divide each image's "
+        "map by its own maximum (max over axes (1, 2), keepdims=True)",
+        lambda a, g: _cam(a, g, normalise="batch"),
+    ),
+    Mistake(
+        "relu_missing",
+        "negative values are left in the map: Grad-CAM keeps only the positive evidence, "
+        "np.maximum(weighted sum, 0), before dividing by the maximum",
+        lambda a, g: _cam(a, g, relu="none"),
+    ),
+    Mistake(
+        "gradients_rectified",
+        "the ReLU was applied to the gradients (too early): average the signed gradients, "
+        "weight the maps, sum over channels, THEN rectify the sum",
+        lambda a, g: _cam(a, g, rectify_gradients=True),
+    ),
+    Mistake(
+        "weights_over_wrong_axes",
+        "the channel weights are averages over the wrong axes: average the gradients over "
+        "the positions only, axes (1, 2), one weight per image and channel",
+        lambda a, g: _cam(a, g, weights_axes=(0, 1, 2)),
+    ),
+    Mistake(
+        "zero_division",
+        "a map with no positive evidence is all zeros and 0 / 0 gave NaN; the convention is "
+        "an all-zero map (divide only where the maximum is > 0)",
+        lambda a, g: _cam(a, g, normalise="no_zero_guard"),
+    ),
+)
 
 
 # --------------------------------------------------------------------------- precision_recall
@@ -191,6 +251,7 @@ TASKS = [
         _grad_cam_cases,
         _grad_cam_hidden,
         chapter="chapters/07_interpretation.html#grad-cam-where-is-the-evidence-for-a-class",
+        mistakes=_CAM_MISTAKES,
         pure=True,
     ),
     Task(
