@@ -13,17 +13,19 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
+from unprivileged import as_unprivileged, shared_folder
 
 from cnncourse.checking import Case, Task
 from cnncourse.cli import main
 from cnncourse.grading.artifacts import ArtifactSpec
 from cnncourse.grading.assignment import grading_limits, load_assignment
 from cnncourse.grading.gradebook import collect, in_shard, student_id
-from cnncourse.grading.grader import grade_file
+from cnncourse.grading.grader import SubmissionResult, grade_file
 from cnncourse.grading.report import feedback_html, gradescope_json
 from cnncourse.grading.sandbox import Limits, TaskJob, Worker
 from cnncourse.grading.secret import task_rng
@@ -52,14 +54,69 @@ def _hostile_file(name: str, tmp_path: Path) -> Path:
     if name == "huge_file.json":
         path = tmp_path / name
         path.write_bytes(b'{"cells": [], "x": "' + b"a" * (21 * 2**20) + b'"}')
+        os.chmod(path, 0o644)
         return path
     return HOSTILE / name
 
 
+# The whole corpus graded by a real unprivileged user (uid 65534), the same way as the
+# ``worker`` fixture grades it, in one process; the results come back as JSON.
+_UNPRIVILEGED_BATCH = """
+import json, os, sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from cnncourse.grading.assignment import load_assignment
+from cnncourse.grading.grader import grade_file
+from cnncourse.grading.report import feedback_html, gradescope_json
+from cnncourse.grading.sandbox import Limits, Worker
+assert os.getuid() != 0 and os.geteuid() != 0
+assignment = load_assignment("ex01", Path({template!r}))
+out = {{}}
+with Worker(Limits(**{limits!r}), hide=[{hostile!r}]) as worker:
+    for name, path in json.loads(Path("files.json").read_text()).items():
+        result = grade_file(path, assignment, worker, "student")
+        gradescope_json(result)
+        feedback_html(result)
+        out[name] = result.to_dict()
+Path("results.json").write_text(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def unprivileged_results():
+    """Every corpus file graded as uid 65534: name -> SubmissionResult (run once)."""
+    work = shared_folder()
+    try:
+        files = {name: str(HOSTILE / name) for name in MANIFEST}
+        files["huge_file.json"] = str(_hostile_file("huge_file.json", work))
+        (work / "files.json").write_text(json.dumps(files), encoding="utf-8")
+        script = _UNPRIVILEGED_BATCH.format(
+            root=str(ROOT),
+            template=str(TEMPLATE),
+            limits=asdict(LIMITS),
+            hostile=str(HOSTILE),
+        )
+        proc = as_unprivileged([sys.executable, "-c", script], work)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        data = json.loads((work / "results.json").read_text(encoding="utf-8"))
+        results = {name: SubmissionResult.from_dict(r) for name, r in data.items()}
+        # Sandboxed as an ordinary user is: in a user namespace, not as a slot's user id.
+        assert any("user namespace" in p for p in results["correct.json"].protections)
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.parametrize("user", ["grader", "unprivileged"])
 @pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_hostile_submission_gets_no_false_credit(name, assignment, worker, tmp_path):
+def test_hostile_submission_gets_no_false_credit(name, user, assignment, worker, tmp_path, request):
+    """The same verdicts whether the grader runs as this test's user (root in CI) or as a
+    real unprivileged user (uid 65534, in one batch for the whole corpus)."""
     expect = MANIFEST[name]
-    result = grade_file(_hostile_file(name, tmp_path), assignment, worker, "student")
+    if user == "unprivileged":
+        result = request.getfixturevalue("unprivileged_results")[name]
+    else:
+        result = grade_file(_hostile_file(name, tmp_path), assignment, worker, "student")
     summary = f"{name}: {result.total} points, {result.status}: {result.reason} {result.notes}"
     if "total" in expect:
         assert result.total == pytest.approx(expect["total"]), summary

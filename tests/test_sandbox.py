@@ -18,6 +18,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from unprivileged import as_unprivileged
 
 from cnncourse.cli import main
 from cnncourse.grading import gradebook as gradebook_module
@@ -466,8 +467,7 @@ def test_the_child_holds_only_the_inputs_of_the_case_it_runs(worker):
 def test_hidden_case_messages_carry_no_input_values(assignment, worker, tmp_path):
     leak = _notebook(
         tmp_path / "leak.ipynb",
-        "def dense_params(n_inputs, units):\n"
-        "    raise RuntimeError(f'INPUTS {n_inputs} {units}')",
+        "def dense_params(n_inputs, units):\n    raise RuntimeError(f'INPUTS {n_inputs} {units}')",
     )
     result = grade_file(leak, assignment, worker)
     hidden = [c for t in result.tasks for c in t.cases if c.hidden]
@@ -482,45 +482,8 @@ def test_hidden_case_messages_carry_no_input_values(assignment, worker, tmp_path
 
 
 def _as_unprivileged(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``argv`` as uid/gid 65534 (nobody), with no capabilities.
-
-    When the grader's own interpreter sits in a folder other users cannot enter (``/root``,
-    as with pyenv there), a private mount namespace puts a 0755 tmpfs over that folder with
-    just the interpreter bound back: the grading then runs exactly as it would for an
-    instructor whose Python is readable, as an ordinary user.
-    """
-    if os.geteuid() != 0:
-        return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=600)
-    needed = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), ROOT]
-    blocked = sorted(
-        {
-            str(a)
-            for p in needed
-            for a in reversed(p.parents)
-            if str(a) != "/" and not os.stat(a).st_mode & 0o001
-        }
-    )
-    setup = []
-    for k, folder in enumerate(blocked):
-        inner = [str(p) for p in needed if p.is_relative_to(folder)]
-        stash = [f"/tmp/.h1-stash-{os.getpid()}-{k}-{i}" for i in range(len(inner))]
-        for path, tmp in zip(inner, stash, strict=True):
-            setup.append(f"mkdir -p {tmp} && mount --bind {path} {tmp}")
-        setup.append(f"mount -t tmpfs -o mode=0755 tmpfs {folder}")
-        for path, tmp in zip(inner, stash, strict=True):
-            setup.append(f"mkdir -p {path} && mount --bind {tmp} {path}")
-    setup.append(
-        "exec setpriv --reuid=65534 --regid=65534 --clear-groups "
-        "--inh-caps=-all --bounding-set=-all -- \"$@\""
-    )
-    script = " && ".join(setup)
-    return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
+    """Run ``argv`` as uid/gid 65534 (nobody), with no capabilities (see ``unprivileged.py``)."""
+    return as_unprivileged(argv, cwd, timeout=600)
 
 
 @pytest.fixture
