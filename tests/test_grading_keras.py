@@ -71,13 +71,13 @@ def train_lines_model(x, y):
 """
 
 
-def _notebook(tmp_path, name, answer):
+def _notebook(tmp_path, name, answer, task="ex00.lines_model"):
     nb = {
         "cells": [
             {"cell_type": "code", "metadata": {}, "source": "import numpy as np"},
             {
                 "cell_type": "code",
-                "metadata": {"cnncourse": {"task": "ex00.lines_model", "points": 4}},
+                "metadata": {"cnncourse": {"task": task, "points": 4}},
                 "source": answer,
             },
         ],
@@ -105,3 +105,47 @@ def test_trained_keras_model_is_judged_on_held_out_data_by_the_grader(tmp_path):
     assert alice.total == 4, alice.tasks[0]
     assert bob.total == 0, bob.tasks[0]
     assert "below the required" in bob.tasks[0].cases[0].message
+
+
+def evaluate_call_number(path: str, case: Case) -> str | None:
+    """Instructor side: the saved model's name says which call of the function made it."""
+    import keras
+
+    name = keras.saving.load_model(path, safe_mode=True).name
+    return None if name == case.expected else f"made by {name}, expected {case.expected}"
+
+
+COUNTING_ANSWER = """
+CALLS = []
+
+def make_model(n):
+    import keras
+    CALLS.append(n)
+    return keras.Sequential(
+        [keras.Input(shape=(2,)), keras.layers.Dense(n)], name=f"call{len(CALLS)}"
+    )
+"""
+
+
+def test_cases_with_the_same_inputs_judge_one_saved_model(tmp_path):
+    """ex04 judges the architecture and the accuracy of one training: the grader calls the
+    student's function once for cases whose inputs are equal, and judges each case on its
+    own copy of that one saved model (one evaluation process for all of them)."""
+
+    def cases():
+        return [
+            Case("first look", (3,), expected="call1"),
+            Case("second look at the same model", (3,), expected="call1"),
+            Case("another input", (4,), expected="call2"),
+        ]
+
+    task = Task("ex00.count", 3, "count the calls", cases)
+    stub = "def make_model(n):\n    raise NotImplementedError"
+    template = _notebook(tmp_path, "template.ipynb", stub, task.id)
+    spec = ArtifactSpec(".keras", "test_grading_keras:evaluate_call_number", timeout_s=120)
+    assignment = load_assignment("ex00", template, tasks=[task], artifacts={task.id: spec})
+    answer = _notebook(tmp_path, "carol.ipynb", COUNTING_ANSWER, task.id)
+    with Worker(Limits(timeout_s=120, memory_mb=16_384, nproc=4096)) as worker:
+        result = grade_file(answer, assignment, worker)
+    cases = result.tasks[0].cases
+    assert [c.passed for c in cases] == [True, True, True], [c.message for c in cases]

@@ -39,6 +39,7 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,7 @@ from cnncourse.exercise import ArtifactSpec  # declared with the exercise contra
 __all__ = [
     "VERDICT",
     "ArtifactSpec",
+    "Evaluator",
     "evaluate_artifact",
     "evaluate_artifacts",
     "judge_saved_objects",
@@ -62,9 +64,20 @@ if os.geteuid() == 0 and uid >= 0:  # as the worker slot's own user, as the stud
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-sys.path[:] = json.load(open(job + "/paths.json"))
+start = json.load(open(job + "/start.json"))
+sys.path[:] = start["paths"]
 import importlib, pickle, resource, warnings
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+resource.setrlimit(resource.RLIMIT_AS, (start["memory"], start["memory"]))
+with warnings.catch_warnings():  # the imports (TensorFlow) while the student's code runs
+    warnings.simplefilter("ignore")
+    for module in start["preload"]:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass  # the evaluation names the failure
+if sys.stdin.readline().strip() != "go":  # the parent's signal: the saved files are there
+    sys.exit(0)
 items = pickle.load(open(job + "/items.pkl", "rb"))
 out = []
 for evaluator, path, case in items:
@@ -78,6 +91,12 @@ for evaluator, path, case in items:
     out.append(None if message is None else str(message)[:2000])
 print(json.dumps(out))
 """
+
+#: What an evaluation process imports before the saved files exist, by file suffix.
+_PRELOAD = {".keras": ("keras",)}
+
+#: Seconds each evaluation after the first may add to the longest evaluator's time limit.
+_PER_ITEM_S = 10.0
 
 
 def _code_paths(evaluators: list[str]) -> tuple[list[str], list[str]]:
@@ -98,6 +117,155 @@ def _code_paths(evaluators: list[str]) -> tuple[list[str], list[str]]:
     return sorted(set(show)), list(dict.fromkeys(paths))
 
 
+class Evaluator:
+    """One submission's sandboxed evaluation process, started before its saved files exist.
+
+    :meth:`start` launches the process, which imports the evaluators' modules and what
+    their files need (Keras, hence TensorFlow, for ``.keras``) while the student's job runs
+    in its own sandbox; :meth:`judge` then hands it the files and waits for the verdicts.
+    Its time limit counts from :meth:`judge`. A context manager: leaving it kills the
+    process and removes its folder.
+
+    Parameters
+    ----------
+    specs : list of ArtifactSpec
+        The kinds of saved objects it may be asked to judge (what to import early).
+    slot : int
+        The worker slot: as root, the process runs as that slot's unprivileged user.
+    memory_mb : int
+        The address-space limit of the evaluation process.
+    sandbox : bool
+        ``False`` only with ``--allow-unisolated``: the same process without a sandbox.
+    """
+
+    def __init__(
+        self,
+        specs: list[ArtifactSpec],
+        *,
+        slot: int = 0,
+        memory_mb: int = 8192,
+        sandbox: bool = True,
+    ) -> None:
+        self.specs = list(specs)
+        self.slot, self.memory_mb, self.sandbox = slot, memory_mb, sandbox
+        self.proc: subprocess.Popen | None = None
+        self.job: str | None = None
+
+    def __enter__(self) -> Evaluator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Launch the process (it imports, then waits for :meth:`judge`)."""
+        from cnncourse.grading.sandbox import BASE_UID, Limits, python_paths, sandbox_command
+
+        if self.proc is not None:
+            return
+        self.job = job = tempfile.mkdtemp(prefix="cnncourse-eval-")
+        os.chmod(job, 0o755)
+        evaluators = [spec.evaluator for spec in self.specs]
+        # The evaluators' modules, and the course package (the cases are its objects).
+        show, paths = _code_paths(["cnncourse:", *evaluators])
+        preload = [e.partition(":")[0] for e in evaluators]
+        preload += [m for spec in self.specs for m in _PRELOAD.get(spec.suffix, ())]
+        start = {
+            "paths": [*paths, *python_paths()],
+            "preload": list(dict.fromkeys(preload)),
+            "memory": self.memory_mb * 2**20,
+        }
+        with open(os.path.join(job, "start.json"), "w", encoding="utf-8") as f:
+            json.dump(start, f)
+        os.chmod(os.path.join(job, "start.json"), 0o644)
+        python = os.path.realpath(sys.executable)
+        uid = BASE_UID + self.slot if self.sandbox and os.geteuid() == 0 else -1
+        command = [python, "-I", "-S", "-c", _RUNNER, job, str(uid)]
+        if self.sandbox:
+            limits = Limits(memory_mb=self.memory_mb, nproc=4096, scratch_mb=512)
+            command = [
+                *sandbox_command(limits, self.slot, show=[job, *show], course=True),
+                *command,
+            ]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/tmp",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "KERAS_HOME": "/tmp/.keras",
+            "MPLCONFIGDIR": "/tmp/.matplotlib",
+            "PYTHONPATH": "",
+        }
+        if not self.sandbox:
+            env.update(HOME=job, KERAS_HOME=job + "/.keras", MPLCONFIGDIR=job + "/.mpl")
+        try:
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd="/tmp" if self.sandbox else job,
+                start_new_session=True,
+            )
+        except OSError:
+            self.proc = None  # judge() reports the failure for every item
+
+    def judge(self, items: list[tuple[ArtifactSpec, bytes, object]]) -> list[str | None]:
+        """Judge ``(spec, file bytes, case)`` items; ``None`` (pass) or a message each."""
+        if not items:
+            return []
+        failed = "the saved object could not be evaluated (the evaluator failed)"
+        self.start()
+        proc, job = self.proc, self.job
+        if proc is None or job is None:
+            return [failed] * len(items)
+        timeout = max(spec.timeout_s for spec, _, _ in items) + _PER_ITEM_S * (len(items) - 1)
+        rows = []
+        for k, (spec, data, case) in enumerate(items):
+            path = os.path.join(job, f"artifact-{k}{spec.suffix}")
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o644)
+            rows.append((spec.evaluator, path, case))
+        with open(os.path.join(job, "items.pkl"), "wb") as f:
+            pickle.dump(rows, f)  # trusted data (the grader's cases), read by course code
+        os.chmod(os.path.join(job, "items.pkl"), 0o644)
+        try:
+            out, _ = proc.communicate(b"go\n", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            return [f"evaluating the saved object took longer than {timeout:g} s"] * len(items)
+        except OSError:  # it died before reading its signal
+            out = b""
+        try:
+            verdicts = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
+            if isinstance(verdicts, list) and len(verdicts) == len(items):
+                return [None if v is None else str(v) for v in verdicts]
+        except (ValueError, IndexError):
+            pass
+        return [failed] * len(items)
+
+    def close(self) -> None:
+        """Kill the process if it still runs; remove its folder."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(proc.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+            try:
+                proc.communicate(timeout=10)
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                pass
+        if self.job is not None:
+            shutil.rmtree(self.job, ignore_errors=True)
+            self.job = None
+
+
 def evaluate_artifacts(
     items: list[tuple[ArtifactSpec, bytes, object]],
     *,
@@ -109,69 +277,13 @@ def evaluate_artifacts(
 
     ``items`` lists ``(spec, file bytes, case)``; the result lists ``None`` (pass) or a
     message, in order. Without ``sandbox`` (``--allow-unisolated``) the process runs with
-    the same limits but no sandbox.
+    the same limits but no sandbox. :class:`Evaluator` does the same in two steps.
     """
-    from cnncourse.grading.sandbox import BASE_UID, Limits, python_paths, sandbox_command
-
     if not items:
         return []
-    # One process: the start-up (TensorFlow) once, then each evaluation.
-    timeout = max(spec.timeout_s for spec, _, _ in items) + 10.0 * (len(items) - 1)
-    job = tempfile.mkdtemp(prefix="cnncourse-eval-")
-    try:
-        os.chmod(job, 0o755)
-        rows = []
-        for k, (spec, data, case) in enumerate(items):
-            path = os.path.join(job, f"artifact-{k}{spec.suffix}")
-            with open(path, "wb") as f:
-                f.write(data)
-            os.chmod(path, 0o644)
-            rows.append((spec.evaluator, path, case))
-        with open(os.path.join(job, "items.pkl"), "wb") as f:
-            pickle.dump(rows, f)  # trusted data (the grader's cases), read by course code
-        # The evaluators' modules, and the course package (the cases are its objects).
-        show, paths = _code_paths(["cnncourse:"] + [spec.evaluator for spec, _, _ in items])
-        with open(os.path.join(job, "paths.json"), "w", encoding="utf-8") as f:
-            json.dump([*paths, *python_paths()], f)
-        for name in ("items.pkl", "paths.json"):
-            os.chmod(os.path.join(job, name), 0o644)
-        python = os.path.realpath(sys.executable)
-        uid = BASE_UID + slot if sandbox and os.geteuid() == 0 else -1
-        command = [python, "-I", "-S", "-c", _RUNNER, job, str(uid)]
-        if sandbox:
-            limits = Limits(timeout_s=timeout, memory_mb=memory_mb, nproc=4096, scratch_mb=512)
-            command = [*sandbox_command(limits, slot, show=[job, *show], course=True), *command]
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "HOME": "/tmp",
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "KERAS_HOME": "/tmp/.keras",
-            "MPLCONFIGDIR": "/tmp/.matplotlib",
-            "PYTHONPATH": "",
-        }
-        if not sandbox:
-            env.update(HOME=job, KERAS_HOME=job + "/.keras", MPLCONFIGDIR=job + "/.mpl")
-        try:
-            proc = subprocess.run(
-                command,
-                capture_output=True,
-                timeout=timeout,
-                env=env,
-                cwd="/tmp" if sandbox else job,
-                start_new_session=True,
-            )
-        except subprocess.TimeoutExpired:
-            return [f"evaluating the saved object took longer than {timeout:g} s"] * len(items)
-        try:
-            verdicts = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
-            if isinstance(verdicts, list) and len(verdicts) == len(items):
-                return [None if v is None else str(v) for v in verdicts]
-        except (ValueError, IndexError):
-            pass
-        return ["the saved object could not be evaluated (the evaluator failed)"] * len(items)
-    finally:
-        shutil.rmtree(job, ignore_errors=True)
+    specs = list({id(spec): spec for spec, _, _ in items}.values())
+    with Evaluator(specs, slot=slot, memory_mb=memory_mb, sandbox=sandbox) as evaluator:
+        return evaluator.judge(items)
 
 
 def evaluate_artifact(spec: ArtifactSpec, data: bytes, case: object) -> str | None:
@@ -184,12 +296,16 @@ def evaluate_artifact(spec: ArtifactSpec, data: bytes, case: object) -> str | No
 VERDICT = object()
 
 
-def judge_saved_objects(tasks: list, cases: list, runs: list, worker: object) -> None:
+def judge_saved_objects(
+    tasks: list, cases: list, runs: list, worker: object, evaluator: Evaluator | None = None
+) -> None:
     """Judge every saved object of one submission at once (one sandboxed process).
 
     ``tasks`` are the assignment's graded tasks, ``cases[i]`` the ``(public, hidden)`` cases
     of task ``i`` and ``runs[i]`` what the worker sent back for it. Each verdict goes into
-    its case's event under :data:`VERDICT`.
+    its case's event under :data:`VERDICT`. ``evaluator``, when given, is the submission's
+    :class:`Evaluator` started earlier (its imports done while the job ran); otherwise one
+    is started now.
     """
     import base64
     import binascii
@@ -209,10 +325,13 @@ def judge_saved_objects(tasks: list, cases: list, runs: list, worker: object) ->
                 continue
             items.append((t.artifact, raw, case))
             events.append(event)
-    verdicts = evaluate_artifacts(
-        items,
-        slot=getattr(worker, "slot", 0),
-        sandbox=bool(getattr(worker, "isolated", True)),
-    )
+    if evaluator is not None:
+        verdicts = evaluator.judge(items)
+    else:
+        verdicts = evaluate_artifacts(
+            items,
+            slot=getattr(worker, "slot", 0),
+            sandbox=bool(getattr(worker, "isolated", True)),
+        )
     for event, verdict in zip(events, verdicts, strict=True):
         event[VERDICT] = verdict

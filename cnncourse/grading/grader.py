@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import builtins
 import inspect
+import json
 import re
 import secrets
 import textwrap
@@ -29,7 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from cnncourse.exercise import Case
-from cnncourse.grading.artifacts import VERDICT, evaluate_artifact, judge_saved_objects
+from cnncourse.grading.artifacts import (
+    VERDICT,
+    Evaluator,
+    evaluate_artifact,
+    judge_saved_objects,
+)
 from cnncourse.grading.assignment import Assignment, GradedTask
 from cnncourse.grading.sandbox import SandboxError, TaskJob, TaskRun, Worker
 from cnncourse.grading.secret import fingerprint, task_rng
@@ -388,6 +394,7 @@ def grade_file(
 
     jobs: list[TaskJob] = []
     inputs: list[list[Any]] = []
+    owners: list[list[int] | None] = []
     fatal: dict[int, list[str]] = {}
     for i, t in enumerate(assignment.tasks):
         tp = plan.tasks[i]
@@ -399,13 +406,40 @@ def grade_file(
         if problems:
             fatal[i] = problems
         public, hidden = cases[i]
-        inputs.append([encode((tuple(c.args), dict(c.kwargs))) for c in public + hidden])
+        encoded = [encode((tuple(c.args), dict(c.kwargs))) for c in public + hidden]
+        owner = None
+        if t.artifact is not None:  # cases judged on the same saved object run once
+            encoded, owner = _run_once(encoded)
+        inputs.append(encoded)
+        owners.append(owner)
         jobs.append(_job(t, tp, problems))
     if len(fatal) < len(jobs):
-        run = worker.run(jobs, [[] if i in fatal else x for i, x in enumerate(inputs)], preamble)
-        runs, protections = run.tasks, run.protections
-        # Saved models: judged all at once, in one sandboxed process per submission (H1).
-        judge_saved_objects(assignment.tasks, cases, runs, worker)
+        specs = [
+            t.artifact for i, t in enumerate(assignment.tasks) if t.artifact and i not in fatal
+        ]
+        evaluator = None
+        if specs:
+            # Saved models are judged in one sandboxed process per submission, started now
+            # so that its imports (TensorFlow) overlap the student's job.
+            if not getattr(worker, "started", True):
+                worker.start()
+            evaluator = Evaluator(
+                specs,
+                slot=getattr(worker, "slot", 0),
+                sandbox=bool(getattr(worker, "isolated", True)),
+            )
+            evaluator.start()
+        try:
+            run = worker.run(
+                jobs, [[] if i in fatal else x for i, x in enumerate(inputs)], preamble
+            )
+            runs, protections = run.tasks, run.protections
+            for r, owner in zip(runs, owners, strict=True):
+                _share_events(r, owner)
+            judge_saved_objects(assignment.tasks, cases, runs, worker, evaluator)
+        finally:
+            if evaluator is not None:
+                evaluator.close()
         if run.setup_error:
             notes.append(f"the setup imports failed: {run.setup_error}")
     else:
@@ -432,6 +466,7 @@ def grade_file(
         refs = "\n".join(_reference_cell(assignment, c) for c in wrong)
         again = [*jobs[:i], _job(t, plan.tasks[i], [], extra=refs)]
         run2 = worker.run(again, [[] for _ in range(i)] + [inputs[i]], preamble)
+        _share_events(run2.tasks[i], owners[i])
         public, hidden = cases[i]
         second = _outcome(t, plan.tasks[i], public, hidden, run2.tasks[i], [])
         if any(not all(x.passed for x in by_id[c].cases if not x.hidden) for c in wrong):
@@ -478,6 +513,37 @@ def grade_file(
         seed=None,
         secret_fingerprint=fingerprint(secret),
     )
+
+
+def _run_once(encoded: list[Any]) -> tuple[list[Any], list[int]]:
+    """The distinct inputs among ``encoded``, and the index of each case's input among them.
+
+    A task judged on a saved object may judge one object in several ways (ex04 checks the
+    architecture and the accuracy of the same trained model): cases with the same inputs
+    then call the student's function once, and each judges its own copy of the result.
+
+    Examples
+    --------
+    >>> _run_once([[1], [2], [1]])
+    ([[1], [2]], [0, 1, 0])
+    """
+    distinct: dict[str, int] = {}
+    once, owner = [], []
+    for value in encoded:
+        key = json.dumps(value, sort_keys=True)
+        if key not in distinct:
+            distinct[key] = len(once)
+            once.append(value)
+        owner.append(distinct[key])
+    return once, owner
+
+
+def _share_events(run: TaskRun, owner: list[int] | None) -> None:
+    """Give every case the event of the run that computed its input (see :func:`_run_once`)."""
+    if owner is None:
+        return
+    events = run.cases
+    run.cases = {k: dict(events[j]) for k, j in enumerate(owner) if j in events}
 
 
 def _has_reference(assignment: Assignment, task_id: str) -> bool:
