@@ -327,19 +327,25 @@ def compare_script_result(expected: dict, got: object) -> str | None:
 
     The messages name the planted bug each failure points to, without saying where it is.
     """
+    return _script_verdict(expected, got)[0]
+
+
+def _script_verdict(expected: dict, got: object) -> tuple[str | None, str]:
+    """``(message, bug)``: what is wrong with the script's result and which planted bug
+    (``""`` when none or unclear) it points to; ``(None, "")`` for a right result."""
     if not isinstance(got, tuple | list) or len(got) != 2:
-        return "expected a tuple (probabilities, test_accuracy) as the script returns"
+        return "expected a tuple (probabilities, test_accuracy) as the script returns", ""
     probabilities, reported = got
     y_true, y_given = expected["y_true"], expected["y_given"]
     wanted = (len(y_true), N_CLASSES)
     if not isinstance(probabilities, np.ndarray) or probabilities.shape != wanted:
         shape = getattr(probabilities, "shape", type(probabilities).__name__)
-        return f"probabilities must be an array of shape {wanted}, got {shape}"
+        return f"probabilities must be an array of shape {wanted}, got {shape}", ""
     if probabilities.dtype.kind not in "fiu":
-        return f"probabilities must hold numbers, got dtype {probabilities.dtype}"
+        return f"probabilities must hold numbers, got dtype {probabilities.dtype}", ""
     p = probabilities.astype(np.float64)
     if not np.all(np.isfinite(p)) or np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0):
-        return "each row of probabilities must be non-negative, finite and sum to 1"
+        return "each row of probabilities must be non-negative, finite and sum to 1", ""
     predicted = p.argmax(axis=1)
     accuracy = float(np.mean(predicted == y_true))
     loss = _log_loss(p, y_true)
@@ -348,28 +354,64 @@ def compare_script_result(expected: dict, got: object) -> str | None:
             return (
                 f"with wrong test labels the test accuracy fell to {accuracy:.1%}, and the "
                 "predictions follow the wrong labels: the test data reached the training"
-            )
+            ), "test_data_in_training"
     if accuracy < 0.3:
         return (
             f"test accuracy {accuracy:.1%}, close to chance: do the labels the model trains "
             "on still belong to their images?"
-        )
+        ), "labels_shuffled_separately"
     if p.max(axis=1).mean() < 0.3:
         return (
             f"the most likely class gets {p.max(axis=1).mean():.2f} on average and no "
             "probability exceeds 0.25: is a softmax applied to probabilities?"
-        )
+        ), "softmax_twice"
     if accuracy < TARGET_ACCURACY or loss > MAX_LOG_LOSS:
         return (
             f"test accuracy {accuracy:.1%} (target {TARGET_ACCURACY:.0%}), log loss {loss:.2f} "
             f"(at most {MAX_LOG_LOSS}): are test images prepared exactly like training images?"
-        )
+        ), "inference_preprocessing"
     if (
         not isinstance(reported, float | np.floating)
         or abs(float(reported) - float(np.mean(predicted == y_given))) > 1e-9
     ):
-        return "the reported test_accuracy is not the accuracy of the returned probabilities"
-    return None
+        return (
+            "the reported test_accuracy is not the accuracy of the returned probabilities",
+            "reported_accuracy",
+        )
+    return None, ""
+
+
+def _script_mistake(bug: str, hint: str) -> Mistake:
+    return Mistake(bug, hint, seen=lambda case, got: _script_verdict(case.expected, got)[1] == bug)
+
+
+_SCRIPT_MISTAKES = (
+    _script_mistake(
+        "test_data_in_training",
+        "the test images and labels took part in training (or in the statistics): with wrong "
+        "test labels the model learns them; fit on x_train and y_train only",
+    ),
+    _script_mistake(
+        "labels_shuffled_separately",
+        "the model trains on labels that no longer belong to their images: shuffle x_train "
+        "and y_train with ONE permutation",
+    ),
+    _script_mistake(
+        "softmax_twice",
+        "a softmax is applied to probabilities (twice in a row), which squeezes every row "
+        "towards uniform; apply it once, to the logits",
+    ),
+    _script_mistake(
+        "inference_preprocessing",
+        "the test images are prepared differently from the training images: normalise them "
+        "with the TRAINING mean and std, exactly as in training",
+    ),
+    _script_mistake(
+        "reported_accuracy",
+        "the returned test_accuracy does not match the returned probabilities: compute it "
+        "as a float from probabilities.argmax(axis=1) and the test labels given",
+    ),
+)
 
 
 def _script_public() -> list[Case]:
@@ -398,12 +440,13 @@ def _script_hidden(rng: np.random.Generator) -> list[Case]:
         pick = np.sort(rng.choice(len(_digits()["x_train"]), N_TRAIN, replace=False))
         shift = int(rng.integers(1, N_CLASSES))
         seed = int(rng.integers(0, 2**31 - 1))
-        cases.append(_script_case(f"{N_TRAIN:,} other training digits", pick, 0, seed))
-        cases.append(
-            _script_case(
-                f"the same, every test label shifted by {shift} classes", pick, shift, seed
-            )
+        case = _script_case(f"{N_TRAIN:,} other training digits", pick, 0, seed)
+        cases.append(Case(**{**case.__dict__, "tags": ("other training digits and seed",)}))
+        case = _script_case(
+            f"the same, every test label shifted by {shift} classes", pick, shift, seed
         )
+        tags = ("other training digits and seed", "wrong test labels")
+        cases.append(Case(**{**case.__dict__, "tags": tags}))
     return cases
 
 
@@ -543,6 +586,7 @@ TASKS = [
         _script_hidden,
         comparator=compare_script_result,
         chapter=f"{_CHAPTER}#debugging-a-network-that-does-not-learn",
+        mistakes=_SCRIPT_MISTAKES,
         few_hidden=(
             "each case sends 3,000 digits to the student's process and trains the script once; "
             "three draws of training digits and seed, each with true and with shifted test "
