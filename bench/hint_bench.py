@@ -223,6 +223,39 @@ BUGS += [
 ]
 
 
+_GRAD_CAM = """
+def f(feature_maps, gradients):
+    g = {gradients}
+    weights = g.mean(axis={axes}, keepdims=True)
+    cam = (weights * feature_maps).sum(axis=-1)
+    cam = {relu}
+    top = {top}
+    return {result}
+"""
+
+
+def _grad_cam(
+    gradients="gradients",
+    axes="(1, 2)",
+    relu="np.maximum(cam, 0)",
+    top="cam.max(axis=(1, 2), keepdims=True)",
+    result="np.divide(cam, top, out=np.zeros_like(cam), where=top > 0)",
+):
+    return _GRAD_CAM.format(gradients=gradients, axes=axes, relu=relu, top=top, result=result)
+
+
+BUGS += [
+    ("ex07.grad_cam", "one_maximum_for_the_batch", _grad_cam(top="cam.max()")),
+    (
+        "ex07.grad_cam",
+        "relu_missing",
+        _grad_cam(relu="cam", top="np.abs(cam).max(axis=(1, 2), keepdims=True)"),
+    ),
+    ("ex07.grad_cam", "gradients_rectified", _grad_cam(gradients="np.maximum(gradients, 0)")),
+    ("ex07.grad_cam", "weights_over_wrong_axes", _grad_cam(axes="(0, 1, 2)")),
+    ("ex07.grad_cam", "zero_division", _grad_cam(result="cam / top")),
+]
+
 BUGS += [
     (
         "ex07.precision_recall",
@@ -240,6 +273,369 @@ BUGS += [
         "ex07.precision_recall",
         "zero_division",
         "def f(cm):\n    tp = np.diag(cm)\n    return tp / cm.sum(0), tp / cm.sum(1)",
+    ),
+]
+
+
+# Exercise 5: the input pipeline (the augmentation bugs are pipelines written as data).
+_NORMALIZE = """
+def f(x, value_range=(0.0, 1.0)):
+    low, high = value_range
+    x = np.asarray(x)
+    {channel}
+    return ({value}){cast}
+"""
+
+
+def _normalize(
+    value="low + (high - low) * (x.astype(np.float64) / 255.0)",
+    channel="x = x[..., np.newaxis] if x.ndim == 3 else x",
+    cast=".astype(np.float32)",
+):
+    return _NORMALIZE.format(value=value, channel=channel, cast=cast)
+
+
+_STANDARDIZE = """
+def f(x_train, x):
+    mean = {mean}
+    std = {std}
+    return ((x - mean) / {scale}){cast}
+"""
+
+
+def _standardize(
+    mean="x_train.mean(axis=(0, 1, 2))",
+    std="x_train.std(axis=(0, 1, 2))",
+    scale="np.maximum(std, 1e-7)",
+    cast=".astype(np.float32)",
+):
+    return _STANDARDIZE.format(mean=mean, std=std, scale=scale, cast=cast)
+
+
+_BATCHES = """
+def f(x, y, batch_size, seed):
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    images, labels = {images}, {labels}
+    batches = [
+        (images[start:start + batch_size], labels[start:start + batch_size])
+        for start in range(0, {stop}, batch_size)
+    ]
+    return {result}
+"""
+
+
+def _batches(
+    images="(x[order] / 255.0).astype(np.float32)[..., np.newaxis]",
+    labels="y[order]",
+    stop="len(x)",
+    result="batches",
+):
+    return _BATCHES.format(images=images, labels=labels, stop=stop, result=result)
+
+
+_SAFE = (
+    '("RandomRotation", {"factor": 10 / 360, "fill_mode": "constant"}), '
+    '("RandomTranslation", {"height_factor": 0.07, "width_factor": 0.07, '
+    '"fill_mode": "constant"})'
+)
+
+
+def _augmentation(*layers: str) -> str:
+    return "def f():\n    return [" + ", ".join(layers) + "]"
+
+
+BUGS += [
+    ("ex05.normalize", "no_channel_axis", _normalize(channel="pass")),
+    ("ex05.normalize", "channel_axis_twice", _normalize(channel="x = x[..., np.newaxis]")),
+    ("ex05.normalize", "not_divided_by_255", _normalize(value="low + (high - low) * x")),
+    (
+        "ex05.normalize",
+        "integer_division",
+        _normalize(value="low + (high - low) * (x // 255).astype(np.float64)"),
+    ),
+    ("ex05.normalize", "range_ignored", _normalize(value="x / 255.0")),
+    ("ex05.normalize", "scaled_by_high", _normalize(value="low + high * x / 255.0")),
+    ("ex05.normalize", "float64", _normalize(cast="")),
+    ("ex05.standardize", "statistics_of_x", _standardize("x.mean((0, 1, 2))", "x.std((0, 1, 2))")),
+    (
+        "ex05.standardize",
+        "one_mean_for_all_channels",
+        _standardize("x_train.mean()", "x_train.std()"),
+    ),
+    (
+        "ex05.standardize",
+        "per_image_statistics",
+        _standardize("x.mean(axis=(1, 2), keepdims=True)", "x.std(axis=(1, 2), keepdims=True)"),
+    ),
+    ("ex05.standardize", "sample_std", _standardize(std="x_train.std(axis=(0, 1, 2), ddof=1)")),
+    ("ex05.standardize", "divided_by_variance", _standardize(std="x_train.var(axis=(0, 1, 2))")),
+    ("ex05.standardize", "no_std_floor", _standardize(scale="std")),
+    (
+        "ex05.standardize",
+        "float64",
+        _standardize(mean="x_train.mean(axis=(0, 1, 2), dtype=np.float64)", cast=""),
+    ),
+    (
+        "ex05.digit_augmentation",
+        "flip",
+        _augmentation(_SAFE, '("RandomFlip", {"mode": "horizontal"})'),
+    ),
+    (
+        "ex05.digit_augmentation",
+        "rotation_in_degrees",
+        _augmentation('("RandomRotation", {"factor": 10, "fill_mode": "constant"})'),
+    ),
+    (
+        "ex05.digit_augmentation",
+        "rescaling_in_augmentation",
+        _augmentation('("Rescaling", {"scale": 1 / 255})', _SAFE),
+    ),
+    (
+        "ex05.digit_augmentation",
+        "value_range_missing",
+        _augmentation(_SAFE, '("RandomContrast", {"factor": 0.3})'),
+    ),
+    (
+        "ex05.digit_augmentation",
+        "no_geometric_augmentation",
+        _augmentation('("RandomContrast", {"factor": 0.2, "value_range": (0, 1)})'),
+    ),
+    (
+        "ex05.make_batches",
+        "labels_shuffled_separately",
+        _batches(labels="y[rng.permutation(len(y))]"),
+    ),
+    (
+        "ex05.make_batches",
+        "not_shuffled",
+        _batches(images="(x / 255.0).astype(np.float32)[..., np.newaxis]", labels="y"),
+    ),
+    (
+        "ex05.make_batches",
+        "shuffle_after_batch",
+        _batches(
+            images="(x / 255.0).astype(np.float32)[..., np.newaxis]",
+            labels="y",
+            result="[batches[i] for i in rng.permutation(len(batches))]",
+        ),
+    ),
+    (
+        "ex05.make_batches",
+        "not_normalized",
+        _batches(images="x[order][..., np.newaxis].astype(np.float32)"),
+    ),
+    (
+        "ex05.make_batches",
+        "no_channel_axis",
+        _batches(images="(x[order] / 255.0).astype(np.float32)"),
+    ),
+    ("ex05.make_batches", "last_batch_dropped", _batches(stop="len(x) - batch_size + 1")),
+    ("ex05.make_batches", "float64", _batches(images="x[order][..., np.newaxis] / 255.0")),
+]
+
+# Exercise 9: inference and serving.
+_CHECK_IMAGE = """
+def f(image):
+    if {shape}:
+        return f"wrong shape: {{image.shape}}"
+    if {dtype}:
+        return f"wrong dtype: {{image.dtype}}"
+    if image.dtype.kind in "ui":
+        return None if {int_ok} else "values out of range"
+    return None if {float_ok} else "values out of range"
+"""
+
+
+def _check_image(
+    shape="image.shape not in ((28, 28), (28, 28, 1))",
+    dtype='image.dtype.kind not in "uif"',
+    int_ok="image.min() >= 0 and image.max() <= 255",
+    float_ok="np.isfinite(image).all() and image.min() >= 0 and image.max() <= 1",
+):
+    return _CHECK_IMAGE.format(shape=shape, dtype=dtype, int_ok=int_ok, float_ok=float_ok)
+
+
+_PREPROCESS = """
+def f(image):
+    x = image.reshape({shape}).astype(np.float32)
+    if {divide}:
+        x = x / {by}
+    return x{cast}
+"""
+
+
+def _preprocess(
+    shape="1, 28, 28, 1", divide='image.dtype.kind in "ui"', by="np.float32(255)", cast=""
+):
+    return _PREPROCESS.format(shape=shape, divide=divide, by=by, cast=cast)
+
+
+_RESPONSE = """
+def f(probabilities, class_names):
+    i = {index}
+    return {{"label": {label}, "class_index": int(i), "confidence": {confidence}}}
+"""
+
+
+def _response(
+    index="int(np.argmax(probabilities))",
+    label="class_names[i]",
+    confidence="float(probabilities[i])",
+):
+    return _RESPONSE.format(index=index, label=label, confidence=confidence)
+
+
+BUGS += [
+    ("ex09.check_image", "shape_too_loose", _check_image(shape="image.size != 784")),
+    ("ex09.check_image", "channel_axis_refused", _check_image(shape="image.shape != (28, 28)")),
+    ("ex09.check_image", "bool_accepted", _check_image(dtype="False")),
+    (
+        "ex09.check_image",
+        "only_uint8",
+        _check_image(dtype="image.dtype not in (np.uint8, np.float32, np.float64)"),
+    ),
+    (
+        "ex09.check_image",
+        "nan_accepted",
+        _check_image(float_ok="not (image < 0).any() and not (image > 1).any()"),
+    ),
+    (
+        "ex09.check_image",
+        "floats_as_pixels",
+        _check_image(float_ok="image.min() >= 0 and image.max() <= 255"),
+    ),
+    (
+        "ex09.check_image",
+        "edges_refused",
+        _check_image(int_ok="image.min() > 0 and image.max() < 255"),
+    ),
+    ("ex09.check_image", "int_range_unchecked", _check_image(int_ok="True")),
+    (
+        "ex09.check_image",
+        "wrong_order",
+        """
+        def f(image):
+            if image.dtype.kind == "f" and image.size and not (np.nanmax(image) <= 1):
+                return "values out of range"
+            if image.shape not in ((28, 28), (28, 28, 1)):
+                return "wrong shape"
+            if image.dtype.kind not in "uif":
+                return "wrong dtype"
+            if image.dtype.kind in "ui":
+                return None if image.min() >= 0 and image.max() <= 255 else "out of range"
+            return None if np.isfinite(image).all() and image.min() >= 0 else "out of range"
+        """,
+    ),
+    ("ex09.preprocess", "not_divided_by_255", _preprocess(divide="False")),
+    ("ex09.preprocess", "floats_divided_again", _preprocess(divide="True")),
+    ("ex09.preprocess", "no_batch_axis", _preprocess(shape="28, 28, 1")),
+    ("ex09.preprocess", "no_channel_axis", _preprocess(shape="1, 28, 28")),
+    ("ex09.preprocess", "channels_first", _preprocess(shape="1, 1, 28, 28")),
+    ("ex09.preprocess", "float64", _preprocess(by="255.0", cast=".astype(np.float64)")),
+    (
+        "ex09.preprocess",
+        "integer_division",
+        """
+        def f(image):
+            x = image.reshape(1, 28, 28, 1)
+            if image.dtype.kind in "ui":
+                x = x // 255
+            return x.astype(np.float32)
+        """,
+    ),
+    (
+        "ex09.to_response",
+        "last_of_ties",
+        _response(index="max(range(len(probabilities)), key=lambda k: (probabilities[k], k))"),
+    ),
+    ("ex09.to_response", "argmin", _response(index="int(np.argmin(probabilities))")),
+    ("ex09.to_response", "label_is_index", _response(label="i")),
+    (
+        "ex09.to_response",
+        "confidence_percent",
+        _response(confidence="100 * float(probabilities[i])"),
+    ),
+    ("ex09.to_response", "probabilities_returned", _response(confidence="probabilities")),
+]
+
+
+# Exercise 10: the training script, each planted bug left in alone.
+_SCRIPT = """
+def f(x_train, y_train, x_test, y_test, seed=0):
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    rng = np.random.default_rng(seed)
+    x_train = x_train.reshape(len(x_train), -1).astype(np.float64)
+    x_test = x_test.reshape(len(x_test), -1).astype(np.float64)
+    {train_on_test}
+    mean, std = x_train.mean(), x_train.std()
+    x_train = (x_train - mean) / std
+    weights = np.zeros((x_train.shape[1], 10))
+    bias = np.zeros(10)
+
+    def predict_proba(x):
+        return {predict}
+
+    for _epoch in range(10):
+        order = rng.permutation(len(x_train))
+        x_train, y_train = x_train[order], y_train[{label_order}]
+        for start in range(0, len(x_train), 50):
+            xb, yb = x_train[start:start + 50], y_train[start:start + 50]
+            grad = predict_proba(xb)
+            grad[np.arange(len(yb)), yb] -= 1.0
+            grad /= len(yb)
+            weights -= 0.1 * xb.T @ grad
+            bias -= 0.1 * grad.sum(axis=0)
+
+    probabilities = predict_proba({test_input})
+    accuracy = {accuracy}
+    return probabilities, accuracy
+"""
+
+
+def _script(
+    train_on_test="",
+    predict="softmax(x @ weights + bias)",
+    label_order="order",
+    test_input="(x_test - mean) / std",
+    accuracy="float(np.mean(probabilities.argmax(axis=1) == y_test))",
+):
+    return _SCRIPT.format(
+        train_on_test=train_on_test,
+        predict=predict,
+        label_order=label_order,
+        test_input=test_input,
+        accuracy=accuracy,
+    )
+
+
+BUGS += [
+    (
+        "ex10.fix_training_script",
+        "test_data_in_training",
+        _script(
+            train_on_test="x_train, y_train = np.concatenate([x_train, x_test]), "
+            "np.concatenate([y_train, y_test])"
+        ),
+    ),
+    (
+        "ex10.fix_training_script",
+        "labels_shuffled_separately",
+        _script(label_order="rng.permutation(len(y_train))"),
+    ),
+    (
+        "ex10.fix_training_script",
+        "softmax_twice",
+        _script(predict="softmax(softmax(x @ weights + bias))"),
+    ),
+    ("ex10.fix_training_script", "inference_preprocessing", _script(test_input="x_test / 255.0")),
+    (
+        "ex10.fix_training_script",
+        "reported_accuracy",
+        _script(accuracy="float(np.mean(probabilities.argmax(axis=0)[:1] == y_test[:1]))"),
     ),
 ]
 

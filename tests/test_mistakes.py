@@ -155,3 +155,70 @@ def test_a_case_with_an_exact_dtype_accepts_only_that_dtype():
     )
     assert task.judge(case, np.zeros((1, 2, 2), np.uint8)) == (None, "")
     assert task.judge(case, np.zeros((1, 2, 2)))[1] == "dtype_changed"
+
+
+# Exercises 5, 7, 9 and 10: hidden failures name properties of the input, never its values.
+
+HIDDEN_TAGGED = [
+    "ex05.normalize",
+    "ex05.standardize",
+    "ex05.digit_augmentation",
+    "ex05.make_batches",
+    "ex09.check_image",
+    "ex09.preprocess",
+    "ex09.to_response",
+    "ex07.grad_cam",
+    "ex10.fix_training_script",
+]
+
+
+def _values(case) -> list[str]:
+    """How a case's input values would look in a message: shapes, numbers, range ends."""
+    out = []
+    for value in case.args:
+        if isinstance(value, np.ndarray):
+            out.append(str(value.shape))
+        elif isinstance(value, tuple) and all(isinstance(v, float) for v in value):
+            out += [str(v) for v in value]
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
+            out.append(str(value))
+    return out
+
+
+@pytest.mark.parametrize("task_id", HIDDEN_TAGGED)
+def test_every_hidden_case_of_exercises_5_and_9_names_its_properties(task_id):
+    task = get_task(task_id)
+    for case in task.hidden_cases(task_rng(bytes(32), task_id)):
+        assert case.tags, f"{task_id}: hidden case {case.name!r} has no tags"
+        for value in _values(case):
+            assert all(value not in tag for tag in case.tags), (task_id, value, case.tags)
+
+
+def _first_bug(task_id: str):
+    return next((m, BENCH.compile_bug(s)) for t, m, s in BENCH.BUGS if t == task_id)
+
+
+@pytest.mark.parametrize("task_id", [t for t in HIDDEN_TAGGED if "augmentation" not in t])
+def test_a_failed_hidden_case_of_exercises_5_and_9_hides_its_values(task_id):
+    task = get_task(task_id)
+    planted, bug = _first_bug(task_id)
+    failed = 0
+    for case in task.hidden_cases(task_rng(bytes(32), task_id)):
+        got = bug(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args])
+        if task.judge(case, got)[0] is None:
+            continue
+        failed += 1
+        message, mistake = task.hidden_message(case, got)
+        assert message.startswith("fails for an input with " + ", ".join(case.tags)), message
+        assert mistake == planted and "Looks like a classic mistake: " in message
+        assert case.name not in message
+        assert all(value not in message for value in _values(case)), message
+    assert failed, f"{task_id}: the planted {planted} fails no hidden case"
+
+
+def test_the_self_check_names_the_augmentation_mistake(capsys):
+    check("ex05.digit_augmentation", lambda: [("RandomRotation", {"factor": 15})])
+    out = capsys.readouterr().out
+    assert (
+        "Looks like a classic mistake: RandomRotation's factor is a fraction of a full turn" in out
+    )
