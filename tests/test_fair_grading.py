@@ -226,6 +226,16 @@ def _ex09(variant: str) -> nbformat.NotebookNode:
     return nb
 
 
+def _ex05(variant: str) -> nbformat.NotebookNode:
+    nb = _solution("ex05")
+    nb.cells = nb.cells[: _index(nb, check="ex05.make_batches") + 1]  # Keras demos: not graded
+    if variant == "normalize_without_channel_axis":  # make_batches is right
+        cell = nb.cells[_index(nb, task="ex05.normalize")]
+        cell.source = cell.source.replace("if x.ndim == 3:", "if False:")
+        assert "if False:" in cell.source
+    return nb
+
+
 CORPUS = {
     **{
         ("ex02", v): _ex02
@@ -249,6 +259,7 @@ CORPUS = {
     },
     ("ex01", "shift_returns_float64"): _ex01,
     ("ex09", "check_image_refuses_a_channel_axis"): _ex09,
+    ("ex05", "normalize_without_channel_axis"): _ex05,
 }
 
 
@@ -518,3 +529,15 @@ def test_cli_keeps_the_key_with_the_instructor_and_regrades_identically(tmp_path
         == 2
     )
     assert "not a hidden-case key" in capsys.readouterr().err
+
+
+def test_a_wrong_normalize_costs_points_once_in_exercise_5(graded):
+    _, printed, result = graded[("ex05", "normalize_without_channel_axis")]
+    tasks = {t.id: t for t in result.tasks}
+    assert tasks["ex05.normalize"].points < 2
+    batches = tasks["ex05.make_batches"]
+    assert batches.points == 2 and batches.calls_wrong == ["ex05.normalize"]
+    assert printed["ex05.make_batches"] == 2 == batches.public_points
+    assert "your make_batches is right, but it calls your normalize, which fails case" in (
+        printed.text
+    )
