@@ -20,20 +20,12 @@ from cnncourse import architectures as arch
 from cnncourse.checking import run_task
 from cnncourse.models import small_vgg
 from cnncourse.tasks import ex06, get_task, tasks_for
+from cnncourse.tasks.keras_models import describe_block, describe_residual
 
 
 def describe_vgg_block(input_shape, filters, n_convs, builder=arch.vgg_block):
     """The exercise's given describe function, around a builder (default: the course's)."""
-    inputs = keras.Input(shape=tuple(input_shape))
-    model = keras.Model(inputs, builder(inputs, filters, n_convs))
-    rows = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        activation = getattr(layer, "activation", None)
-        rows.append([type(layer).__name__, list(layer.output.shape[1:]),
-                     int(layer.count_params()), getattr(activation, "__name__", None)])
-    return rows
+    return describe_block(builder, input_shape, filters, n_convs)
 
 
 def course_residual_block(x, filters, stride):
@@ -42,25 +34,7 @@ def course_residual_block(x, filters, stride):
 
 def describe_residual_block(input_shape, filters, stride, builder=course_residual_block):
     """The exercise's given describe function, around a builder (default: the course's)."""
-    inputs = keras.Input(shape=tuple(input_shape))
-    model = keras.Model(inputs, builder(inputs, filters, stride))
-    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
-    report = {
-        "output_shape": list(model.output.shape[1:]),
-        "params": int(model.count_params()),
-        "convs": sorted([list(la.kernel_size), list(la.output.shape[1:]), int(la.count_params())]
-                        for la in convs),
-        "shortcut": "projection" if any(tuple(la.kernel_size) == (1, 1) for la in convs)
-        else "identity",
-    }
-    for la in convs:
-        ones = tuple(la.kernel_size) == (1, 1)
-        la.set_weights([np.ones(w.shape) if ones and w.ndim == 4 else np.zeros(w.shape)
-                        for w in la.get_weights()])
-    x = np.random.default_rng(0).uniform(0.5, 1.0, size=(1, *tuple(input_shape)))
-    out = keras.ops.convert_to_numpy(model(x.astype("float32")))
-    report["skip"] = bool(np.all(out > 0))
-    return report
+    return describe_residual(builder, input_shape, filters, stride)
 
 
 def build_transfer_model(base, num_classes):
@@ -264,15 +238,15 @@ def test_wrong_vgg_blocks_fail(wrong):
     assert _fails("ex06.vgg_block", lambda *a: describe_vgg_block(*a, builder=builder))
 
 
-def test_vgg_block_with_a_separate_relu_layer_is_reported_not_crashed():
+def test_vgg_block_with_a_separate_relu_layer_passes_as_in_exercise_4():
     def separate(x, filters, n_convs):
         for _ in range(n_convs):
             x = keras.layers.Conv2D(filters, 3, padding="same")(x)
             x = keras.layers.ReLU()(x)
         return keras.layers.MaxPooling2D(2)(x)
 
-    messages = _fails("ex06.vgg_block", lambda *a: describe_vgg_block(*a, builder=separate))
-    assert any("expected" in m for m in messages)
+    # The shared layer comparison grades Conv2D + ReLU() as Conv2D(activation="relu").
+    assert run_task("ex06.vgg_block", lambda *a: describe_vgg_block(*a, builder=separate)).passed
 
 
 def test_vgg_params_with_a_fixed_7x7_flatten_fails():
@@ -342,7 +316,7 @@ def test_residual_block_with_batch_norm_fails_on_params():
 
     messages = _fails("ex06.residual_block",
                       lambda *a: describe_residual_block(*a, builder=with_bn))
-    assert any("params" in m or "convs" in m for m in messages)
+    assert any("convolutions" in m and "parameters expected" in m for m in messages), messages
 
 
 # --------------------------------------------------------------------------- fine-tuning
@@ -374,6 +348,15 @@ def _stage2_without_recompiling(model, base, block, learning_rate):
     return model
 
 
+def _stage2_unfreezing_the_whole_base(model, base, block, learning_rate):
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
 def _stage1_with_a_trainable_base(base, num_classes):
     model = build_transfer_model(base, num_classes)
     base.trainable = True
@@ -382,21 +365,34 @@ def _stage1_with_a_trainable_base(base, num_classes):
 
 
 @pytest.mark.parametrize(
-    ("stage1", "stage2", "key"),
+    ("stage1", "stage2", "key", "mistake"),
     [
         # Keras 3: fit's training=True overrides base(..., training=False); an unfrozen
         # BatchNormalization then updates its moving statistics.
-        (build_transfer_model, _stage2_unfreezing_batch_norm_too, "bn_statistics_updated"),
-        (build_transfer_model, _stage2_without_recompiling, "learning_rate"),
-        (_stage1_with_a_trainable_base, unfreeze_top_block, "base_changed"),
+        (
+            build_transfer_model,
+            _stage2_unfreezing_batch_norm_too,
+            "bn_statistics_updated",
+            "bn_not_frozen",
+        ),
+        (build_transfer_model, _stage2_without_recompiling, "learning_rate", "not_recompiled"),
+        (_stage1_with_a_trainable_base, unfreeze_top_block, "base_changed", "base_not_frozen"),
+        (
+            build_transfer_model,
+            _stage2_unfreezing_the_whole_base,
+            "changed_layers",
+            "whole_base_unfrozen",
+        ),
     ],
-    ids=["batch-norm-unfrozen", "no-recompile", "base-not-frozen"],
+    ids=["batch-norm-unfrozen", "no-recompile", "base-not-frozen", "whole-base"],
 )
-def test_fine_tuning_mistakes_fail(stage1, stage2, key):
+def test_fine_tuning_mistakes_fail_with_their_named_hint(stage1, stage2, key, mistake):
     def wrong(*args):
         return describe_fine_tuning(*args, stage1=stage1, stage2=stage2)
 
-    _fails("ex06.fine_tuning", wrong)
+    report = run_task("ex06.fine_tuning", wrong)
+    assert not report.passed
+    assert {r.mistake for r in report.results if not r.passed} == {mistake}, report.to_text()
     case = get_task("ex06.fine_tuning").public_cases()[0]
     report = wrong(*case.args)
     stage = "feature_extraction" if key == "base_changed" else "fine_tuning"

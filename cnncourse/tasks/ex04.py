@@ -54,7 +54,8 @@ Grading needs more than the NumPy defaults: the child imports TensorFlow and tra
 needs about 2.9 GB of address space and more threads than the default process limit of 16
 (TensorFlow aborts when it cannot start its thread pools). :data:`GRADING_LIMITS` records
 what ``cnncourse grade`` uses: 4 GB, 120 s per task (the training task runs two trainings of
-about 2 s each plus a tiny one; the margin is for busy machines), 512 processes.
+about 2 s each: the grader judges the architecture and the accuracy of one saved model; the
+margin is for busy machines), 512 processes.
 
 Limitations, by design of the harness. ``describe_cnn`` and ``describe_compiled`` run in
 the student's process, so an edited one could report a model it did not build; it must
@@ -68,10 +69,19 @@ trained on them would still fail the hidden case, whose labels are renamed.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 
-from cnncourse.exercise import ArtifactSpec, Case, Exercise, Task, compare
+from cnncourse.exercise import ArtifactSpec, Case, Exercise, Mistake, Task, compare
+from cnncourse.tasks.keras_models import (
+    ASPECT_TEXT,
+    ASPECTS,
+    compare_layers,
+    conv_params,
+    describe_model,
+    layer_row,
+)
 from cnncourse.tasks.saved_models import first_line, judge_returned_model, judge_saved_file
 
 #: The specification of task 1 (and of the model task 3 trains).
@@ -90,7 +100,6 @@ TRAIN_DIGITS = 2000
 EPOCHS = 2
 BATCH_SIZE = 64
 TARGET = 0.86
-SMALL_DIGITS = 256  # the cheap run whose saved model is checked against the specification
 HELD_OUT = 1000  # test digits of the subset's split, as in chapter 4 offline
 SPLIT_SEED = 0
 
@@ -103,9 +112,6 @@ ARTIFACTS = {
         suffix=".keras", evaluator="cnncourse.tasks.ex04:evaluate_trained_cnn", timeout_s=120.0
     ),
 }
-
-ASPECTS = ("layers", "shapes", "params", "activations")
-LAYER_KEYS = ("class", "output_shape", "params", "activation", "rate")
 
 
 # --------------------------------------------------------------------------- the specification
@@ -121,273 +127,67 @@ def expected_layers(
     ``keras.Input(shape=input_shape)`` -> Conv2D(f1, 3x3, "same", relu) -> MaxPooling2D(2)
     -> Conv2D(f2, 3x3, "same", relu) -> MaxPooling2D(2) -> Flatten -> Dense(100, relu) ->
     Dropout(0.5) -> Dense(num_classes, softmax). "same" padding keeps height and width;
-    each pooling halves them, rounding down (7 -> 3).
+    each pooling halves them, rounding down (7 -> 3). The rows are the shared format of
+    :mod:`cnncourse.tasks.keras_models`.
 
     Examples
     --------
     >>> [layer["params"] for layer in expected_layers()]
     [320, 0, 18496, 0, 0, 313700, 0, 1010]
     """
+    return _cnn_layers(input_shape, num_classes, filters)
+
+
+def _cnn_layers(
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    filters: tuple[int, int],
+    *,
+    padding: str = "same",
+    kernel: int = KERNEL,
+    output: str = "softmax",
+    flatten: bool = True,
+    dropout_first: bool = False,
+) -> list[dict]:
+    """The description of the specified CNN, or of a classic variation of it (a mistake)."""
     h, w, c = (int(v) for v in input_shape)
     f1, f2 = (int(v) for v in filters)
-    h1, w1 = h // 2, w // 2
-    h2, w2 = h1 // 2, w1 // 2
-    flat = h2 * w2 * f2
+    shrink = 0 if padding == "same" else kernel - 1
+    h1, w1 = h - shrink, w - shrink
+    h2, w2 = (h1 // 2) - shrink, (w1 // 2) - shrink
     rows = [
-        ("Conv2D", [h, w, f1], KERNEL * KERNEL * c * f1 + f1, "relu", None),
-        ("MaxPooling2D", [h1, w1, f1], 0, None, None),
-        ("Conv2D", [h1, w1, f2], KERNEL * KERNEL * f1 * f2 + f2, "relu", None),
-        ("MaxPooling2D", [h2, w2, f2], 0, None, None),
-        ("Flatten", [flat], 0, None, None),
-        ("Dense", [UNITS], flat * UNITS + UNITS, "relu", None),
-        ("Dropout", [UNITS], 0, None, DROPOUT),
-        ("Dense", [int(num_classes)], UNITS * num_classes + num_classes, "softmax", None),
+        layer_row("Conv2D", [h1, w1, f1], conv_params(kernel, c, f1), "relu"),
+        layer_row("MaxPooling2D", [h1 // 2, w1 // 2, f1], 0),
+        layer_row("Conv2D", [h2, w2, f2], conv_params(kernel, f1, f2), "relu"),
+        layer_row("MaxPooling2D", [h2 // 2, w2 // 2, f2], 0),
     ]
-    return [dict(zip(LAYER_KEYS, row, strict=True)) for row in rows]
-
-
-def describe_model(model) -> list[dict]:
-    """The description ``describe_cnn`` gives, computed from a Keras model (needs Keras).
-
-    The grader uses it on the model that ``train_cnn`` returned, after loading the saved
-    file; it is the same code as the given ``describe_cnn`` of the notebook.
-    """
-    import keras
-
-    if not model.built:
-        raise ValueError("the model has no input shape: start it with keras.Input(shape=...)")
-    rows = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        activation = getattr(layer, "activation", None)
-        rate = getattr(layer, "rate", None)
-        rows.append(
-            {
-                "class": type(layer).__name__,
-                "output_shape": list(layer.output.shape[1:]),
-                "params": int(layer.count_params()),
-                "activation": getattr(activation, "__name__", None),
-                "rate": None if rate is None else float(rate),
-            }
-        )
+    lead = [h2 // 2, w2 // 2] if not flatten else []
+    width = f2 if not flatten else (h2 // 2) * (w2 // 2) * f2
+    if flatten:
+        rows.append(layer_row("Flatten", [width], 0))
+    dense = layer_row("Dense", [*lead, UNITS], width * UNITS + UNITS, "relu")
+    dropout = layer_row("Dropout", [*lead, width if dropout_first else UNITS], 0, rate=DROPOUT)
+    rows += [dropout, dense] if dropout_first else [dense, dropout]
+    n = int(num_classes)
+    rows.append(layer_row("Dense", [*lead, n], UNITS * n + n, output))
     return rows
-
-
-# --------------------------------------------------------------------------- architecture
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return "(" + ", ".join(str(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
-
-
-_FOLDED = {"ReLU": "relu", "Softmax": "softmax"}
-
-
-def _normalise_layers(got: object) -> tuple[list[dict] | None, str | None]:
-    """Validate a description; fold separate activation layers into the layer before them.
-
-    ``Conv2D(32, 3)`` followed by ``Activation("relu")`` (or ``ReLU()``) computes the same
-    function as ``Conv2D(32, 3, activation="relu")``, so it is graded as that.
-    """
-    if not isinstance(got, list | tuple):
-        return None, f"the description should be a list of layers, got {type(got).__name__}"
-    layers: list[dict] = []
-    for k, layer in enumerate(got, start=1):
-        if not isinstance(layer, dict) or not isinstance(layer.get("class"), str):
-            return None, f"layer {k} of the description could not be read"
-        layer = dict(layer)
-        shape = layer.get("output_shape")
-        layer["output_shape"] = list(shape) if isinstance(shape, list | tuple) else shape
-        name = layer["class"]
-        if name in ("Activation", *_FOLDED) and layers:
-            before = layers[-1]
-            if before.get("activation") in (None, "linear") and before["class"] != "Activation":
-                before["activation"] = _FOLDED.get(name, layer.get("activation"))
-                continue
-        layers.append(layer)
-    return layers, None
-
-
-def _occurrences(layers: list[dict]) -> list[tuple[str, int]]:
-    """(class, how many of that class came before) for every layer."""
-    seen: dict[str, int] = {}
-    keys = []
-    for layer in layers:
-        name = layer["class"]
-        keys.append((name, seen.get(name, 0)))
-        seen[name] = seen.get(name, 0) + 1
-    return keys
-
-
-def _ordinal(k: int) -> str:
-    return ("first", "second", "third", "fourth")[k] if k < 4 else f"number {k + 1}"
-
-
-def _check_layers(want: list[dict], have: list[dict]) -> str | None:
-    want_names = [layer["class"] for layer in want]
-    have_names = [layer["class"] for layer in have]
-    if have_names != want_names:
-        expected, got = ", ".join(want_names), ", ".join(have_names) or "none"
-        names = dict.fromkeys(want_names + have_names)
-        missing = [n for n in names if have_names.count(n) < want_names.count(n)]
-        extra = [n for n in names if have_names.count(n) > want_names.count(n)]
-        parts = [
-            f"{what}: {', '.join(found)}"
-            for what, found in (("missing", missing), ("extra", extra))
-            if found
-        ]
-        why = "; ".join(parts) or "the layers are all there but in another order"
-        return f"expected the layers {expected} after the input, got {got} ({why})"
-    for k, (w, h) in enumerate(zip(want, have, strict=True), start=1):
-        if w["rate"] is not None and compare(w["rate"], h.get("rate"), rtol=1e-6) is not None:
-            return (
-                f"layer {k} (Dropout): the rate should be {_fmt(w['rate'])}, got "
-                f"{_fmt(h.get('rate'))}"
-            )
-    return None
-
-
-def _similarity(want: dict, have: dict) -> int:
-    """0 for layers of different classes; else 4, plus 1 per agreeing shape, count, activation."""
-    if want["class"] != have["class"]:
-        return 0
-    same = 0
-    for key in ("output_shape", "params", "activation"):
-        try:
-            same += bool(want[key] == have.get(key))
-        except Exception:  # an odd value that cannot even be compared: not the same
-            pass
-    return 4 + same
-
-
-def _align(want: list[dict], have: list[dict]) -> list[tuple[int, int]]:
-    """Index pairs (i, j) that pair wanted layer i with the student's layer j.
-
-    An alignment in order, as ``diff`` aligns lines: it pairs as many layers of the same
-    class as possible and, among such pairings, prefers layers that agree in shape,
-    parameters and activation. A missing, extra or misplaced layer is then left out, and
-    the layers around it are still compared with their counterparts.
-    """
-    n, m = len(want), len(have)
-    best = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            pair = _similarity(want[i], have[j])
-            best[i][j] = max(
-                best[i + 1][j], best[i][j + 1], pair + best[i + 1][j + 1] if pair else 0
-            )
-    pairs = []
-    i = j = 0
-    while i < n and j < m:
-        pair = _similarity(want[i], have[j])
-        if pair and best[i][j] == pair + best[i + 1][j + 1]:
-            pairs.append((i, j))
-            i, j = i + 1, j + 1
-        elif best[i][j] == best[i + 1][j]:
-            i += 1
-        else:
-            j += 1
-    return pairs
-
-
-def _matched(want: list[dict], have: list[dict]):
-    """(position, (class, occurrence), wanted layer, student's layer) of aligned layers."""
-    keys = _occurrences(want)
-    for i, j in _align(want, have):
-        yield i + 1, keys[i], want[i], have[j]
-
-
-def _shape_hint(key: tuple[str, int], want: list, have: object) -> str:
-    name, n = key
-    if not isinstance(have, list) or len(have) != len(want):
-        return ""
-    if name == "Conv2D" and have[-1] == want[-1] and have[:2] != want[:2]:
-        return ': padding="same" keeps the height and width of its input'
-    if name == "Conv2D" and have[:2] == want[:2]:
-        return f": the {_ordinal(n)} convolution has the wrong number of filters"
-    if name == "MaxPooling2D" and have[-1] == want[-1]:
-        return ": a 2x2 pooling with stride 2 halves height and width, rounding down"
-    if name == "Dense" and n > 0:
-        return ": the output layer has one unit per class"
-    return ""
-
-
-def _check_shapes(want: list[dict], have: list[dict]) -> str | None:
-    compared = 0
-    for k, key, w, h in _matched(want, have):
-        compared += 1
-        have_shape = h.get("output_shape")
-        if have_shape != w["output_shape"]:
-            return (
-                f"layer {k} ({key[0]}): the output shape should be {_fmt(w['output_shape'])}, "
-                f"got {_fmt(have_shape)}{_shape_hint(key, w['output_shape'], have_shape)}"
-            )
-    return None if compared else "none of the expected layers is in the model"
-
-
-def _check_params(want: list[dict], have: list[dict]) -> str | None:
-    compared = 0
-    for k, key, w, h in _matched(want, have):
-        compared += 1
-        if compare(w["params"], h.get("params")) is not None:
-            hint = ""
-            if key[0] in ("Conv2D", "Dense"):
-                hint = " (weights plus one bias per output; are the kernel size and filters right?)"
-            return (
-                f"layer {k} ({key[0]}): {w['params']:,} parameters expected, got "
-                f"{_fmt(h.get('params'))}{hint}"
-            )
-    return None if compared else "none of the expected layers is in the model"
-
-
-def _check_activations(want: list[dict], have: list[dict]) -> str | None:
-    compared = 0
-    last_dense = max(k for k, w in enumerate(want, start=1) if w["class"] == "Dense")
-    for k, key, w, h in _matched(want, have):
-        if w["activation"] is None:
-            continue
-        compared += 1
-        if h.get("activation") != w["activation"]:
-            hint = ""
-            if k == last_dense:
-                hint = ": the output layer needs softmax to give one probability per class"
-            elif w["activation"] == "relu":
-                hint = ': give it activation="relu"'
-            return (
-                f"layer {k} ({key[0]}): the activation should be {w['activation']!r}, got "
-                f"{h.get('activation')!r}{hint}"
-            )
-    return None if compared else "none of the expected layers is in the model"
-
-
-_ASPECT_CHECKS = {
-    "layers": _check_layers,
-    "shapes": _check_shapes,
-    "params": _check_params,
-    "activations": _check_activations,
-}
 
 
 def compare_architecture(expected: dict, got: object) -> str | None:
     """Compare a model description with ``expected["layers"]`` on ``expected["aspects"]``.
 
-    The shapes, parameters and activations are compared between aligned layers (see
-    :func:`_align`), so a missing, extra or misplaced layer costs the "layers" aspect, and
-    the layers that are there are still graded on the other aspects.
+    The description is the shared format of :mod:`cnncourse.tasks.keras_models`; see
+    :func:`~cnncourse.tasks.keras_models.compare_layers` for how layers are aligned, so that
+    a missing, extra or misplaced layer costs the "layers" aspect and the layers that are
+    there are still graded on the other aspects.
     """
-    have, problem = _normalise_layers(got)
-    if problem:
-        return problem
-    for aspect in expected["aspects"]:
-        message = _ASPECT_CHECKS[aspect](expected["layers"], have)
-        if message:
-            return message
-    return None
+    return compare_layers(expected["layers"], got, expected["aspects"])
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
 
 
 # --------------------------------------------------------------------------- compile settings
@@ -606,22 +406,29 @@ def _spec_text(input_shape, num_classes, filters) -> str:
     return f"{h}x{w}x{c} images, {num_classes} classes, filters {tuple(filters)}"
 
 
-_ASPECT_TEXT = {
-    "layers": "the layers in order, and the dropout rate",
-    "shapes": "the output shapes",
-    "params": "the parameter counts",
-    "activations": "the activations",
-}
+def _spec_tags(input_shape, num_classes, filters) -> tuple[str, ...]:
+    """Properties of a specification a hidden failure may name (never its values)."""
+    h, w, c = input_shape
+    tags = [
+        ("colour images" if c == 3 else "greyscale images", True),
+        ("images that are not square", h != w),
+        ("a height or width that is not a multiple of 4 (pooling rounds down)", h % 4 or w % 4),
+        (f"a number of classes other than {NUM_CLASSES}", num_classes != NUM_CLASSES),
+        ("filters other than the digits' (32, 64)", tuple(filters) != FILTERS),
+    ]
+    return tuple(t for t, on in tags if on)
 
 
-def _architecture_cases(input_shape, num_classes, filters) -> list[Case]:
+def _architecture_cases(input_shape, num_classes, filters, hidden: bool = False) -> list[Case]:
     layers = expected_layers(input_shape, num_classes, filters)
     spec = _spec_text(input_shape, num_classes, filters)
+    tags = _spec_tags(input_shape, num_classes, filters) if hidden else ()
     return [
         Case(
-            f"{spec}: {_ASPECT_TEXT[aspect]}",
+            f"{spec}: {ASPECT_TEXT[aspect]}",
             (tuple(input_shape), int(num_classes), tuple(filters)),
             expected={"aspects": (aspect,), "layers": layers},
+            tags=(*tags, f"{ASPECT_TEXT[aspect]} checked") if hidden else (),
         )
         for aspect in ASPECTS
     ]
@@ -633,14 +440,74 @@ def _build_public() -> list[Case]:
     )
 
 
+HIDDEN_SPECS = 3  # 12 hidden cases: three random specifications, four aspects each
+
+
 def _build_hidden(rng: np.random.Generator) -> list[Case]:
-    """A random specification that differs from the digits' in every argument."""
-    height, width = (int(v) for v in rng.integers(20, 41, size=2))
-    channels = 3 if (height, width) == INPUT_SHAPE[:2] else int(rng.choice([1, 3]))
-    num_classes = int(rng.choice([k for k in range(2, 21) if k != NUM_CLASSES]))
-    first = int(rng.choice([8, 16, 24]))
-    second = int(rng.choice([v for v in (16, 24, 48, 96) if v > first]))
-    return _architecture_cases((height, width, channels), num_classes, (first, second))
+    """Random specifications that differ from the digits' in every argument."""
+    cases = []
+    for _ in range(HIDDEN_SPECS):
+        height, width = (int(v) for v in rng.integers(20, 41, size=2))
+        channels = 3 if (height, width) == INPUT_SHAPE[:2] else int(rng.choice([1, 3]))
+        num_classes = int(rng.choice([k for k in range(2, 21) if k != NUM_CLASSES]))
+        first = int(rng.choice([8, 16, 24]))
+        second = int(rng.choice([v for v in (16, 24, 48, 96) if v > first]))
+        cases += _architecture_cases(
+            (height, width, channels), num_classes, (first, second), hidden=True
+        )
+    return cases
+
+
+def _variant(**bug):
+    def wrong(input_shape, num_classes, filters):
+        return _cnn_layers(input_shape, num_classes, filters, **bug)
+
+    return wrong
+
+
+def _swapped(input_shape, num_classes, filters):
+    return _cnn_layers(input_shape, num_classes, tuple(filters)[::-1])
+
+
+BUILD_MISTAKES = (
+    Mistake(
+        "valid_padding",
+        'the convolutions use "valid" padding (the Keras default), which trims a border off '
+        'the image at every convolution; the specification asks for padding="same"',
+        _variant(padding="valid"),
+    ),
+    Mistake(
+        "kernel_size",
+        "the convolutions have 5x5 kernels; the specification asks for 3x3: "
+        "Conv2D(filters, 3, ...)",
+        _variant(kernel=5),
+    ),
+    Mistake(
+        "filters_swapped",
+        "the two convolutions have their filter counts swapped: the first convolution gets "
+        "filters[0], the second filters[1]",
+        _swapped,
+    ),
+    Mistake(
+        "softmax_missing",
+        "the output layer has no activation, so it gives raw scores (logits), not "
+        'probabilities: Dense(num_classes, activation="softmax")',
+        _variant(output="linear"),
+    ),
+    Mistake(
+        "flatten_missing",
+        "there is no Flatten before the dense layers: a Dense layer on a feature map works "
+        "on every pixel separately and keeps its height and width; add "
+        "keras.layers.Flatten() after the last pooling",
+        _variant(flatten=False),
+    ),
+    Mistake(
+        "dropout_misplaced",
+        "the Dropout layer comes before Dense(100); the specification puts it after that "
+        "layer, just before the output layer",
+        _variant(dropout_first=True),
+    ),
+)
 
 
 _COMPILE_TEXT = {
@@ -648,20 +515,31 @@ _COMPILE_TEXT = {
     "loss": "the loss for integer labels and a softmax output",
     "metrics": "accuracy as the metric",
 }
+_COMPILE_TAGS = {
+    "optimizer": "a learning rate other than the default",
+    "loss": "the loss checked",
+    "metrics": "the metrics checked",
+}
 
 
-def _compile_cases(learning_rates: list[float]) -> list[Case]:
+def _compile_cases(learning_rates: list[float], hidden: bool = False) -> list[Case]:
     cases = [
         Case(
             _COMPILE_TEXT["optimizer"].format(lr=lr),
             (lr,),
             expected={"aspects": ("optimizer",), "learning_rate": lr},
+            tags=(_COMPILE_TAGS["optimizer"],) if hidden else (),
         )
         for lr in learning_rates
     ]
     lr = learning_rates[0]
     cases += [
-        Case(_COMPILE_TEXT[aspect], (lr,), expected={"aspects": (aspect,), "learning_rate": lr})
+        Case(
+            _COMPILE_TEXT[aspect],
+            (lr,),
+            expected={"aspects": (aspect,), "learning_rate": lr},
+            tags=(_COMPILE_TAGS[aspect],) if hidden else (),
+        )
         for aspect in ("loss", "metrics")
     ]
     return cases
@@ -672,8 +550,85 @@ def _compile_public() -> list[Case]:
 
 
 def _compile_hidden(rng: np.random.Generator) -> list[Case]:
-    """The public cases' structure with two random learning rates between 1e-4 and 1e-2."""
-    return _compile_cases([float(f"{10**e:.3g}") for e in rng.uniform(-4, -2, size=2)])
+    """Twelve cases in the public cases' proportions, at random rates in 1e-4 .. 1e-2.
+
+    Six learning-rate cases, and three loss and three metric cases (each compiling at one
+    of those rates), so a mistake in one aspect costs the same share as in public.
+    """
+    rates = [float(f"{10**e:.3g}") for e in rng.uniform(-4, -2, size=6)]
+    rates = [lr if lr != LEARNING_RATE else 2e-3 for lr in rates]
+    cases = [case for lr in rates for case in _compile_cases([lr], hidden=True)[:1]]
+    for k, lr in enumerate(rates):
+        aspect = ("loss", "metrics")[k % 2]
+        cases.append(
+            Case(
+                _COMPILE_TEXT[aspect],
+                (lr,),
+                expected={"aspects": (aspect,), "learning_rate": lr},
+                tags=(_COMPILE_TAGS[aspect],),
+            )
+        )
+    return cases
+
+
+def _config(optimizer: str | None = None, lr: float | None = None, **parts) -> Any:
+    """What ``get_compile_config`` holds for a classic mistake (the parts that show it)."""
+    config: dict = dict(parts)
+    if optimizer is not None:
+        config["optimizer"] = {"class_name": optimizer}
+        if lr is not None:
+            config["optimizer"]["config"] = {"learning_rate": lr}
+    return lambda learning_rate: config
+
+
+def _unless_default(wrong):
+    """A detector that applies only where the learning rate asked for is not the default."""
+
+    def detector(learning_rate):
+        if learning_rate == LEARNING_RATE:
+            raise ValueError("the default rate: ignoring it changes nothing")
+        return wrong(learning_rate)
+
+    return detector
+
+
+_CATEGORICAL = (
+    "categorical_crossentropy expects one-hot labels, but the labels are integers: use "
+    "sparse_categorical_crossentropy"
+)
+_FROM_LOGITS = (
+    "from_logits=True tells the loss that the model outputs raw scores, but this model "
+    "ends in softmax: leave from_logits=False"
+)
+COMPILE_MISTAKES = (
+    Mistake(
+        "learning_rate_ignored",
+        "Adam runs at its default learning rate whatever learning_rate is: pass "
+        "learning_rate=learning_rate to keras.optimizers.Adam",
+        _unless_default(_config("Adam", LEARNING_RATE)),
+    ),
+    Mistake(
+        "optimizer_not_adam",
+        "the task asks for Adam (keras.optimizers.Adam), not plain SGD",
+        _config("SGD"),
+    ),
+    Mistake("categorical_loss", _CATEGORICAL, _config(loss="categorical_crossentropy")),
+    Mistake(
+        "categorical_loss", _CATEGORICAL, _config(loss={"class_name": "CategoricalCrossentropy"})
+    ),
+    Mistake(
+        "from_logits",
+        _FROM_LOGITS,
+        _config(
+            loss={"class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}}
+        ),
+    ),
+    Mistake(
+        "metric_missing",
+        'no metric: add metrics=["accuracy"] so that fit and evaluate report the accuracy',
+        _config(metrics=None),
+    ),
+)
 
 
 def _held_out(label_map: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -690,10 +645,12 @@ def _train_public() -> list[Case]:
     digits = _digits()
     x, y = digits["x_train"], digits["y_train"]
     return [
+        # The same inputs as the next case: the grader trains once and judges the saved
+        # model twice (cnncourse.grading.grader._run_once); the self-check trains twice.
         Case(
-            f"the model you return is the CNN of task 1, compiled as in task 2 (1 epoch on "
-            f"{SMALL_DIGITS} digits; checked on the saved .keras file)",
-            (np.array(x[:SMALL_DIGITS]), np.array(y[:SMALL_DIGITS]), 1, 0),
+            f"the model you return is the CNN of task 1, compiled as in task 2 ({EPOCHS} "
+            f"epochs on {TRAIN_DIGITS:,} digits; checked on the saved .keras file)",
+            (np.array(x[:TRAIN_DIGITS]), np.array(y[:TRAIN_DIGITS]), EPOCHS, 0),
             expected={"check": "spec"},
         ),
         Case(
@@ -730,7 +687,7 @@ TASKS = [
         _build_hidden,
         comparator=compare_architecture,
         chapter="chapters/04_first_cnn.html#a-cnn-for-all-ten-digits",
-        few_hidden="each case builds a Keras model in the grader, which takes seconds",
+        mistakes=BUILD_MISTAKES,
     ),
     Task(
         "ex04.compile_cnn",
@@ -740,7 +697,7 @@ TASKS = [
         _compile_hidden,
         comparator=compare_compiled,
         chapter="chapters/04_first_cnn.html#the-loss-sparse-or-categorical-cross-entropy",
-        few_hidden="each case builds a Keras model in the grader, which takes seconds",
+        mistakes=COMPILE_MISTAKES,
     ),
     Task(
         "ex04.train_cnn",

@@ -8,9 +8,11 @@ How the two builder tasks are graded. A case's inputs must be plain data, but a 
 takes and returns Keras tensors. So each builder's task cell also holds a short, given
 function that the check call names -- ``describe_vgg_block`` and
 ``describe_residual_block`` -- which builds a model around the student's block for an
-input shape and returns plain data: per layer the class, output shape, parameters and
-activation (VGG); the output shape, the parameters, the convolutions, the kind of shortcut
-and whether a signal passes the shortcut when the 3x3 convolutions are zeroed (residual).
+input shape and returns plain data, through the toolkit shared with exercises 4 and 8
+(:mod:`cnncourse.tasks.keras_models`): the layers in its one format (VGG); the output
+shape, the parameters, the convolutions in that format, the kind of shortcut and whether a
+signal passes the shortcut when the 3x3 convolutions are zeroed (residual). The VGG block
+is compared layer by layer as exercise 4's CNN is, with the same messages.
 The expected descriptions are computed here *without* Keras, from the layer arithmetic;
 ``tests/test_tasks_ex06.py`` checks them against the blocks of
 :mod:`cnncourse.architectures`, so the grading parent never imports TensorFlow. The child
@@ -31,6 +33,12 @@ The cases are chosen to catch the usual mistakes:
 - residual block: a projection shortcut is needed when the number of channels changes
   even with stride 1, not only with stride 2; a "same" convolution with stride 2 rounds
   *up* (7 -> 4); a block without the skip connection.
+
+Named mistakes (issue 13): a failed case whose description is what a classic slip builds
+gets a hint naming it -- "valid" padding, no ReLU, pooling that rounds up or is missing
+(VGG block); no skip connection, a projection where the identity fits (residual block);
+a base not frozen, batch normalisation left trainable, no recompile, the whole base
+unfrozen (fine-tuning).
 
 The fine-tuning task (chapter 6b) is graded like the builders: its task cell holds a given
 ``tiny_base`` (two blocks of convolution, batch normalisation, ReLU and pooling: a stand-in
@@ -53,7 +61,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnncourse.exercise import Case, Exercise, Task
+from cnncourse.exercise import Case, Exercise, Mistake, Task, compare
+from cnncourse.tasks.keras_models import compare_layers, conv_params, layer_row
 
 #: VGG16's blocks: (filters, convolutions).
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -62,8 +71,7 @@ VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 # --------------------------------------------------------------------------- references
 
 
-def _conv_params(k: int, c_in: int, c_out: int, bias: bool = True) -> int:
-    return k * k * c_in * c_out + (c_out if bias else 0)
+_conv_params = conv_params
 
 
 def _vgg_block_params(c_in: int, filters: int, n_convs: int) -> int:
@@ -71,16 +79,34 @@ def _vgg_block_params(c_in: int, filters: int, n_convs: int) -> int:
 
 
 def _vgg_block_description(
-    input_shape: tuple[int, int, int], filters: int, n_convs: int
-) -> list[list]:
-    """What ``describe_vgg_block`` reports for a correct block: [class, shape, params, act]."""
+    input_shape: tuple[int, int, int],
+    filters: int,
+    n_convs: int,
+    *,
+    padding: str = "same",
+    activation: str = "relu",
+    pool: str = "floor",
+) -> list[dict]:
+    """What ``describe_vgg_block`` reports for a correct block, in the shared format of
+    :mod:`cnncourse.tasks.keras_models` (or for a classic variation: another padding, no
+    activation, pooling that rounds up, or none)."""
     h, w, c = input_shape
-    rows: list[list] = []
+    rows: list[dict] = []
     for i in range(n_convs):
-        params = _conv_params(3, c if i == 0 else filters, filters)
-        rows.append(["Conv2D", [h, w, filters], params, "relu"])
-    rows.append(["MaxPooling2D", [h // 2, w // 2, filters], 0, None])
+        if padding == "valid":
+            h, w = h - 2, w - 2
+        params = conv_params(3, c if i == 0 else filters, filters)
+        rows.append(layer_row("Conv2D", [h, w, filters], params, activation))
+    if pool == "floor":
+        rows.append(layer_row("MaxPooling2D", [h // 2, w // 2, filters], 0))
+    elif pool == "ceil":
+        rows.append(layer_row("MaxPooling2D", [-(-h // 2), -(-w // 2), filters], 0))
     return rows
+
+
+def compare_vgg_block(expected: list[dict], got: object) -> str | None:
+    """The layers of a VGG block against the expected ones, every aspect."""
+    return compare_layers(expected, got)
 
 
 def _vgg_params(
@@ -116,23 +142,60 @@ def _separable_savings(k: int, c_in: int, c_out: int, height: int, width: int) -
 def _residual_block_description(
     input_shape: tuple[int, int, int], filters: int, stride: int
 ) -> dict:
-    """What ``describe_residual_block`` reports for a correct basic block (no BN)."""
+    """What ``describe_residual_block`` reports for a correct basic block (no BN).
+
+    The convolutions are in the shared format of :mod:`cnncourse.tasks.keras_models`,
+    sorted by parameter count then output shape, as
+    :func:`~cnncourse.tasks.keras_models.describe_residual` sorts them.
+    """
     h, w, c = input_shape
     out = [-(-h // stride), -(-w // stride), filters]  # "same" padding: ceil(h / stride)
     convs = [
-        [[3, 3], out, _conv_params(3, c, filters)],
-        [[3, 3], out, _conv_params(3, filters, filters)],
+        layer_row("Conv2D", out, conv_params(3, c, filters), "relu"),
+        layer_row("Conv2D", out, conv_params(3, filters, filters), "linear"),
     ]
     projection = stride != 1 or c != filters
     if projection:
-        convs.append([[1, 1], out, _conv_params(1, c, filters)])
+        convs.append(layer_row("Conv2D", out, conv_params(1, c, filters), "linear"))
     return {
         "output_shape": out,
-        "params": sum(conv[2] for conv in convs),
-        "convs": sorted(convs),
+        "params": sum(conv["params"] for conv in convs),
+        "convs": sorted(convs, key=lambda r: (r["params"], r["output_shape"])),
         "shortcut": "projection" if projection else "identity",
         "skip": True,
     }
+
+
+def compare_residual_block(expected: dict, got: object) -> str | None:
+    """A residual block's description against the expected one, the shortcut first."""
+    if not isinstance(got, dict):
+        return f"the description should be a dict, got {type(got).__name__}"
+    missing = [key for key in expected if key not in got]
+    if missing:
+        return f"the description has no {missing[0]!r} (was describe_residual_block edited?)"
+    if got["skip"] is not True:
+        return (
+            "no signal passes a shortcut: add the block's input (or its 1x1 projection) to "
+            "the second convolution's output with keras.layers.Add(), then apply ReLU"
+        )
+    if got["shortcut"] != expected["shortcut"]:
+        if expected["shortcut"] == "identity":
+            return (
+                "the shortcut should be the input itself: with stride 1 and as many filters "
+                "as input channels the shapes already agree, so no 1x1 projection is needed"
+            )
+        return (
+            "the shortcut needs a 1x1 convolution (a projection) with the block's stride: "
+            "the stride or the number of channels changes"
+        )
+    message = compare_layers(expected["convs"], got["convs"], ("layers", "shapes", "params"))
+    if message:
+        return f"the convolutions, sorted by parameter count: {message}"
+    for key in ("output_shape", "params"):
+        message = compare(expected[key], got[key])
+        if message:
+            return f"the block's {key.replace('_', ' ')}: {message}"
+    return None
 
 
 # --------------------------------------------------------------------------- cases
@@ -174,9 +237,26 @@ def _block_params_hidden(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
-def _block_case(shape: tuple[int, int, int], filters: int, n: int, label: str = "") -> Case:
+def _block_tags(shape: tuple[int, int, int], filters: int, n: int) -> tuple[str, ...]:
+    h, w, c = shape
+    tags = [
+        ("an odd height or width (pooling rounds down)", h % 2 or w % 2),
+        ("one convolution" if n == 1 else "several convolutions", True),
+        ("as many filters as input channels", c == filters),
+    ]
+    return tuple(t for t, on in tags if on)
+
+
+def _block_case(
+    shape: tuple[int, int, int], filters: int, n: int, label: str = "", hidden: bool = False
+) -> Case:
     name = label or f"input {shape}, {filters} filters, {n} convolutions"
-    return Case(name, (shape, filters, n), expected=_vgg_block_description(shape, filters, n))
+    return Case(
+        name,
+        (shape, filters, n),
+        expected=_vgg_block_description(shape, filters, n),
+        tags=_block_tags(shape, filters, n) if hidden else (),
+    )
 
 
 def _block_cases() -> list[Case]:
@@ -189,11 +269,47 @@ def _block_cases() -> list[Case]:
 
 def _block_hidden(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for _ in range(4):
-        h, w = (int(v) for v in rng.integers(2, 33, size=2))
+    for k in range(10):
+        h, w = (int(v) for v in rng.integers(4, 33, size=2))
+        if k % 2:  # half of them odd-sized, where pooling's rounding shows
+            h += 1 - h % 2
         shape = (h, w, int(rng.integers(1, 17)))
-        cases.append(_block_case(shape, int(rng.integers(1, 33)), int(rng.integers(1, 4))))
+        n = int(rng.integers(1, 4))
+        cases.append(_block_case(shape, int(rng.integers(1, 33)), n, hidden=True))
     return cases
+
+
+def _block_variant(**bug):
+    def wrong(shape, filters, n_convs):
+        return _vgg_block_description(shape, filters, n_convs, **bug)
+
+    return wrong
+
+
+VGG_BLOCK_MISTAKES = (
+    Mistake(
+        "valid_padding",
+        'the convolutions use "valid" padding (the Keras default), which trims a border at '
+        'every convolution; a VGG block keeps the size until the pooling: padding="same"',
+        _block_variant(padding="valid"),
+    ),
+    Mistake(
+        "relu_missing",
+        'the convolutions have no activation: give each activation="relu"',
+        _block_variant(activation="linear"),
+    ),
+    Mistake(
+        "pool_rounds_up",
+        'the pooling rounds odd sizes up (padding="same"); MaxPooling2D(2) with the default '
+        '"valid" padding rounds down, as VGG does',
+        _block_variant(pool="ceil"),
+    ),
+    Mistake(
+        "pool_missing",
+        "the block ends without its 2x2 max pooling: finish with keras.layers.MaxPooling2D(2)",
+        _block_variant(pool="none"),
+    ),
+)
 
 
 def _vgg_case(shape, blocks, dense, classes, label: str = "") -> Case:
@@ -271,10 +387,26 @@ def _sep_hidden(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
-def _res_case(shape: tuple[int, int, int], filters: int, stride: int, label: str = "") -> Case:
+def _res_tags(shape: tuple[int, int, int], filters: int, stride: int) -> tuple[str, ...]:
+    h, w, c = shape
+    tags = [
+        ("stride 2", stride == 2),
+        ("an odd height or width with stride 2", stride == 2 and (h % 2 or w % 2)),
+        ("a change in the number of channels", c != filters),
+        ("an identity shortcut (stride 1, same channels)", stride == 1 and c == filters),
+    ]
+    return tuple(t for t, on in tags if on)
+
+
+def _res_case(
+    shape: tuple[int, int, int], filters: int, stride: int, label: str = "", hidden: bool = False
+) -> Case:
     name = label or f"input {shape}, {filters} filters, stride {stride}"
     return Case(
-        name, (shape, filters, stride), expected=_residual_block_description(shape, filters, stride)
+        name,
+        (shape, filters, stride),
+        expected=_residual_block_description(shape, filters, stride),
+        tags=_res_tags(shape, filters, stride) if hidden else (),
     )
 
 
@@ -288,13 +420,44 @@ def _res_cases() -> list[Case]:
 
 
 def _res_hidden(rng: np.random.Generator) -> list[Case]:
+    """Ten blocks: identity shortcuts, channel changes at stride 1, and stride 2."""
     cases = []
-    for _ in range(4):
+    for k in range(10):
         h, w = (int(v) for v in rng.integers(1, 17, size=2))
         c = int(rng.integers(1, 33))
-        filters = c if rng.random() < 0.4 else int(rng.integers(1, 33))
-        cases.append(_res_case((h, w, c), filters, int(rng.integers(1, 3))))
+        kind = k % 3  # 0: identity, 1: more or fewer channels at stride 1, 2: stride 2
+        filters = c if kind == 0 else int(rng.choice([v for v in range(1, 33) if v != c]))
+        if kind == 2 and rng.random() < 0.5:
+            filters = c
+        cases.append(_res_case((h, w, c), filters, 2 if kind == 2 else 1, hidden=True))
     return cases
+
+
+def _res_skip_missing(shape, filters, stride) -> dict:
+    return {"skip": False}
+
+
+def _res_projection_always(shape, filters, stride) -> dict:
+    if stride != 1 or shape[2] != filters:
+        raise ValueError("a projection is right here")  # the detector does not apply
+    return {"shortcut": "projection"}
+
+
+RESIDUAL_MISTAKES = (
+    Mistake(
+        "skip_missing",
+        "no signal passes a shortcut, so this is a plain two-convolution block: add the "
+        "input (or its 1x1 projection) to the second convolution's output with "
+        "keras.layers.Add(), then apply ReLU",
+        _res_skip_missing,
+    ),
+    Mistake(
+        "projection_always",
+        "the shortcut is a 1x1 convolution even where the shapes already agree; use the "
+        "input itself unless the stride is 2 or the number of channels changes",
+        _res_projection_always,
+    ),
+)
 
 
 #: The given ``tiny_base``: (filters) of its two blocks, each conv 3x3 + BN + ReLU + pool 2.
@@ -357,6 +520,43 @@ def _ft_hidden(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
+def _ft_variant(stage: str, **parts):
+    return lambda shape, classes, block, lr: {stage: dict(parts)}
+
+
+def _ft_whole_base(shape, classes, block, lr) -> dict:
+    return {"fine_tuning": {"changed_layers": [f"block{i}_conv" for i in (1, 2)]}}
+
+
+FINE_TUNING_MISTAKES = (
+    Mistake(
+        "base_not_frozen",
+        "the base's weights changed during feature extraction: set base.trainable = False "
+        "before compiling the new model",
+        _ft_variant("feature_extraction", base_changed=True),
+    ),
+    Mistake(
+        "bn_not_frozen",
+        "a BatchNormalization layer of the base updated its moving statistics: keep the "
+        "batch normalisation layers frozen (trainable = False) when you unfreeze a block, "
+        "so that they run in inference mode",
+        _ft_variant("fine_tuning", bn_statistics_updated=True),
+    ),
+    Mistake(
+        "not_recompiled",
+        "the model still trains with the first stage's optimizer: after changing trainable, "
+        "compile again, with Adam(learning_rate)",
+        _ft_variant("fine_tuning", learning_rate=float(np.float32(1e-3))),
+    ),
+    Mistake(
+        "whole_base_unfrozen",
+        "every block of the base was unfrozen; fine-tuning unfreezes only the top block "
+        "named by `block` (the layers whose name starts with it)",
+        _ft_whole_base,
+    ),
+)
+
+
 #: Limits the builder tasks need in the grader (TensorFlow in the child), as in exercise 8.
 GRADING_LIMITS = {"memory_mb": 3072, "timeout_s": 60.0, "nproc": 512}  # TF thread pools
 
@@ -377,7 +577,8 @@ TASKS = [
         _block_cases,
         _block_hidden,
         chapter="chapters/06a_classic_architectures.html#vgg16-depth-from-one-small-kernel-2014",
-        few_hidden="each case builds a Keras model in the grader, which takes seconds",
+        comparator=compare_vgg_block,
+        mistakes=VGG_BLOCK_MISTAKES,
     ),
     Task(
         "ex06.vgg_params",
@@ -403,7 +604,8 @@ TASKS = [
         _res_cases,
         _res_hidden,
         chapter="chapters/06a_classic_architectures.html#resnet-let-the-signal-skip-2015",
-        few_hidden="each case builds a Keras model in the grader, which takes seconds",
+        comparator=compare_residual_block,
+        mistakes=RESIDUAL_MISTAKES,
     ),
     Task(
         "ex06.fine_tuning",
@@ -412,7 +614,11 @@ TASKS = [
         _ft_cases,
         _ft_hidden,
         chapter="chapters/06b_transfer_learning.html#two-ways-to-reuse-a-pretrained-network",
-        few_hidden="each case builds a Keras model in the grader, which takes seconds",
+        mistakes=FINE_TUNING_MISTAKES,
+        few_hidden=(
+            "each case builds two models and trains each for a step, about 0.7 CPU-seconds "
+            "(ten cases would add about 7 s to every grading)"
+        ),
     ),
 ]
 

@@ -9,7 +9,9 @@ How the grading works within the harness. A case's inputs must be plain data, bu
 a short, given function ``describe_hypermodel(values)``, which the check call names: it
 makes a fresh ``HyperParameters()``, fixes ``values`` in it (``None``: none, so every
 hyperparameter takes its default, as when a tuner first builds the model; a dict: those
-values, as for a trial), calls ``build_model(hp)`` and returns plain data::
+values, as for a trial), calls ``build_model(hp)`` and returns plain data, computed by
+:func:`cnncourse.tasks.keras_models.describe_tuner_model` (the layers in the format that
+exercises 4 and 6 use too, without the batch axis)::
 
     {"space": {name: {"type": "Choice" | "Int" | "Float" | ..., **its config}},
      "model": {"layers": [{"class", "output_shape", "params", "activation", "rate"}, ...],
@@ -42,7 +44,8 @@ import math
 
 import numpy as np
 
-from cnncourse.exercise import Case, Exercise, Task, compare
+from cnncourse.exercise import Case, Exercise, Mistake, Task, compare
+from cnncourse.tasks.keras_models import compare_layers, conv_params, layer_row
 
 INPUT_SIDE = 28
 NUM_CLASSES = 10
@@ -89,36 +92,49 @@ def expected_model(filters: int, dense_units: int, dropout: float, learning_rate
 
     Conv2D(filters, 3, relu) on 28x28x1 -> 26x26; MaxPooling2D(2) -> 13x13; Flatten;
     Dense(dense_units, relu); Dropout(dropout); Dense(10, softmax); Adam(learning_rate);
-    sparse categorical cross-entropy.
+    sparse categorical cross-entropy. The layers are in the shared format of
+    :mod:`cnncourse.tasks.keras_models`.
+
+    Examples
+    --------
+    >>> [row["params"] for row in expected_model(16, 32, 0.0, 1e-4)["layers"]]
+    [160, 0, 0, 86560, 0, 330]
     """
-    conv_side = INPUT_SIDE - 3 + 1
-    pool_side = conv_side // 2
-    flat = pool_side * pool_side * filters
-    layers = [
-        ("Conv2D", [None, conv_side, conv_side, filters], 3 * 3 * 1 * filters + filters, "relu"),
-        ("MaxPooling2D", [None, pool_side, pool_side, filters], 0, None),
-        ("Flatten", [None, flat], 0, None),
-        ("Dense", [None, dense_units], flat * dense_units + dense_units, "relu"),
-        ("Dropout", [None, dense_units], 0, None),
-        ("Dense", [None, NUM_CLASSES], dense_units * NUM_CLASSES + NUM_CLASSES, "softmax"),
-    ]
-    described = [
-        {
-            "class": name,
-            "output_shape": shape,
-            "params": params,
-            "activation": activation,
-            "rate": float(dropout) if name == "Dropout" else None,
-        }
-        for name, shape, params, activation in layers
-    ]
+    layers = _layers(filters, dense_units, dropout)
     return {
-        "layers": described,
-        "params": sum(layer["params"] for layer in described),
+        "layers": layers,
+        "params": sum(layer["params"] for layer in layers),
         "optimizer": "Adam",
         "learning_rate": float(learning_rate),
         "loss": "sparse_categorical_crossentropy",
     }
+
+
+def _layers(
+    filters: int,
+    dense_units: int,
+    dropout: float,
+    *,
+    padding: str = "valid",
+    output: str = "softmax",
+    flatten: bool = True,
+) -> list[dict]:
+    """The layers of the specified model, or of a classic variation of it (a mistake)."""
+    conv_side = INPUT_SIDE if padding == "same" else INPUT_SIDE - 3 + 1
+    pool_side = conv_side // 2
+    lead = [] if flatten else [pool_side, pool_side]
+    width = pool_side * pool_side * filters if flatten else filters
+    rows = [
+        layer_row("Conv2D", [conv_side, conv_side, filters], conv_params(3, 1, filters), "relu"),
+        layer_row("MaxPooling2D", [pool_side, pool_side, filters], 0),
+    ]
+    if flatten:
+        rows.append(layer_row("Flatten", [width], 0))
+    return rows + [
+        layer_row("Dense", [*lead, dense_units], width * dense_units + dense_units, "relu"),
+        layer_row("Dropout", [*lead, dense_units], 0, rate=dropout),
+        layer_row("Dense", [*lead, NUM_CLASSES], conv_params(1, dense_units, NUM_CLASSES), output),
+    ]
 
 
 # --------------------------------------------------------------------------- comparison
@@ -164,44 +180,15 @@ def _compare_space(expected: dict, got: object) -> str | None:
     return None
 
 
-_LAYER_KEYS = ("class", "output_shape", "params", "activation", "rate")
-
-
-def _layer_text(layer: object) -> str:
-    return layer.get("class", "?") if isinstance(layer, dict) else "?"
-
-
 def _compare_model(expected: dict, got: object) -> str | None:
     if not isinstance(got, dict):
         return f"the model description should be a dict, got {type(got).__name__}"
-    want_layers, have_layers = expected["layers"], got.get("layers")
+    have_layers = got.get("layers")
     if not isinstance(have_layers, list | tuple):
         return "the model's layers could not be read"
-    want_names = [layer["class"] for layer in want_layers]
-    have_names = [_layer_text(layer) for layer in have_layers]
-    if have_names != want_names:
-        return (
-            f"expected the layers {', '.join(want_names)} after the input, got "
-            f"{', '.join(have_names) or 'none'}"
-        )
-    for k, (want, have) in enumerate(zip(want_layers, have_layers, strict=True), start=1):
-        for key in _LAYER_KEYS[1:]:
-            if key == "rate" and want[key] is None:
-                continue
-            value = have.get(key)
-            if key == "output_shape" and isinstance(value, list | tuple):
-                value = list(value)
-            if compare(want[key], value, rtol=1e-6, atol=1e-9) is not None:
-                what = {
-                    "output_shape": "output shape",
-                    "params": "parameter count",
-                    "activation": "activation",
-                    "rate": "dropout rate",
-                }[key]
-                return (
-                    f"layer {k} ({want['class']}): {what} should be {_fmt(want[key])}, got "
-                    f"{_fmt(value)}"
-                )
+    message = compare_layers(expected["layers"], have_layers)
+    if message:
+        return message
     if got.get("optimizer") != expected["optimizer"]:
         return (
             f"the model should be compiled with the {expected['optimizer']} optimizer, got "
@@ -244,8 +231,10 @@ def _values_text(values: dict) -> str:
 
 
 def _model_case(name: str, values: dict | None) -> Case:
+    """A model case; ``values=None`` calls ``describe_hypermodel()`` with its default."""
     chosen = DEFAULTS if values is None else values
-    return Case(name, (values,), expected={"model": expected_model(**chosen)})
+    args = () if values is None else (values,)
+    return Case(name, args, expected={"model": expected_model(**chosen)})
 
 
 def _public_cases() -> list[Case]:
@@ -269,19 +258,98 @@ def _random_values(rng: np.random.Generator) -> dict:
     }
 
 
-def _hidden_cases(rng: np.random.Generator) -> list[Case]:
-    values = _random_values(rng)
-    cases = [
-        Case(
-            f"the declared search space, with a trial's values {_values_text(values)}",
-            (values,),
-            expected={"space": SPACE},
-        )
+def _values_tags(values: dict) -> tuple[str, ...]:
+    tags = [
+        (f"filters other than {DEFAULTS['filters']}", values["filters"] != DEFAULTS["filters"]),
+        ("a dropout rate above 0", values["dropout"] > 0),
+        ("a learning rate other than the default", values["learning_rate"] != LR_MIN),
     ]
+    return ("a trial's values", *(t for t, on in tags if on))
+
+
+def _hidden_cases(rng: np.random.Generator) -> list[Case]:
+    """Twelve cases in the public cases' proportions: three rounds of a space case and
+    three model cases, each for a trial's random values."""
+    cases = []
     for _ in range(3):
         values = _random_values(rng)
-        cases.append(_model_case(f"a trial's values: {_values_text(values)}", values))
+        cases.append(
+            Case(
+                f"the declared search space, with a trial's values {_values_text(values)}",
+                (values,),
+                expected={"space": SPACE},
+                tags=("the declared search space checked",),
+            )
+        )
+        for _ in range(3):
+            values = _random_values(rng)
+            case = _model_case(f"a trial's values: {_values_text(values)}", values)
+            cases.append(
+                Case(case.name, case.args, expected=case.expected, tags=_values_tags(values))
+            )
     return cases
+
+
+def _model_variant(**bug):
+    def wrong(values: dict | None = None) -> dict:
+        chosen = DEFAULTS if values is None else values
+        return {"model": {"layers": _layers(**{k: chosen[k] for k in _LAYER_VALUES}, **bug)}}
+
+    return wrong
+
+
+_LAYER_VALUES = ("filters", "dense_units", "dropout")
+
+
+def _model_part(**part):
+    return lambda values=None: {"model": dict(part)}
+
+
+def _lr_ignored(values: dict | None = None) -> dict:
+    chosen = DEFAULTS if values is None else values
+    if np.float32(chosen["learning_rate"]) == np.float32(1e-3):
+        raise ValueError("Adam's default rate was asked for")  # the detector does not apply
+    return {"model": {"learning_rate": float(np.float32(1e-3))}}
+
+
+MISTAKES = (
+    Mistake(
+        "learning_rate_ignored",
+        "the optimizer does not use the value of hp 'learning_rate': pass it to "
+        "keras.optimizers.Adam(learning_rate=...)",
+        _lr_ignored,
+    ),
+    Mistake(
+        "same_padding",
+        'the convolution uses padding="same"; the specified Conv2D(filters, 3) has the '
+        'default "valid" padding, which trims a one-pixel border',
+        _model_variant(padding="same"),
+    ),
+    Mistake(
+        "softmax_missing",
+        "the output layer has no activation, so it gives raw scores (logits), not "
+        'probabilities: Dense(10, activation="softmax")',
+        _model_variant(output="linear"),
+    ),
+    Mistake(
+        "flatten_missing",
+        "there is no Flatten before the dense layers: a Dense layer on a feature map works "
+        "on every pixel separately; add keras.layers.Flatten() after the pooling",
+        _model_variant(flatten=False),
+    ),
+    Mistake(
+        "categorical_loss",
+        "categorical_crossentropy expects one-hot labels, but the labels are integers: use "
+        "sparse_categorical_crossentropy",
+        _model_part(loss="categorical_crossentropy"),
+    ),
+    Mistake(
+        "linear_sampling",
+        "the learning rate is sampled linearly, so most trials land near the top of the "
+        'range; declare it with sampling="log"',
+        lambda values=None: {"space": {"learning_rate": {"sampling": "linear"}}},
+    ),
+)
 
 
 TASKS = [
@@ -293,7 +361,7 @@ TASKS = [
         _hidden_cases,
         comparator=compare_hypermodel,
         chapter="chapters/08_tuning.html#a-search-space-in-kerastuner",
-        few_hidden="each case builds a Keras model in the grader, which takes seconds",
+        mistakes=MISTAKES,
     ),
 ]
 
