@@ -560,6 +560,192 @@ BUGS += [
 ]
 
 
+# Keras builder tasks (ex04, ex06, ex08): student code plus the notebook's given describer,
+# which calls cnncourse.tasks.keras_models as the notebooks do.
+_CNN = """
+import keras
+from cnncourse.tasks.keras_models import describe_model
+
+def f(input_shape, num_classes, filters):
+    first, second = {filters}
+    return describe_model(keras.Sequential([
+        keras.Input(shape=tuple(input_shape)),
+        keras.layers.Conv2D(first, {kernel}, padding="{padding}", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(second, {kernel}, padding="{padding}", activation="relu"),
+        keras.layers.MaxPooling2D(2),{flatten}
+        {head}
+        keras.layers.Dense(num_classes{output}),
+    ]))
+"""
+_HEAD = 'keras.layers.Dense(100, activation="relu"), keras.layers.Dropout(0.5),'
+
+
+def _cnn(filters="filters", kernel=3, padding="same", flatten=True, head=_HEAD, output="softmax"):
+    return _CNN.format(
+        filters=filters,
+        kernel=kernel,
+        padding=padding,
+        flatten="\n        keras.layers.Flatten()," if flatten else "",
+        head=head,
+        output=f', activation="{output}"' if output else "",
+    )
+
+
+_COMPILE = """
+import keras
+
+def f(learning_rate):
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer={optimizer}, loss={loss}{metrics})
+    return model.get_compile_config()
+"""
+
+
+def _compile(
+    optimizer="keras.optimizers.Adam(learning_rate)",
+    loss='"sparse_categorical_crossentropy"',
+    metrics=', metrics=["accuracy"]',
+):
+    return _COMPILE.format(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+BUGS += [
+    ("ex04.build_cnn", "valid_padding", _cnn(padding="valid")),
+    ("ex04.build_cnn", "kernel_size", _cnn(kernel=5)),
+    ("ex04.build_cnn", "filters_swapped", _cnn(filters="filters[::-1]")),
+    ("ex04.build_cnn", "softmax_missing", _cnn(output="")),
+    ("ex04.build_cnn", "flatten_missing", _cnn(flatten=False)),
+    (
+        "ex04.build_cnn",
+        "dropout_misplaced",
+        _cnn(head='keras.layers.Dropout(0.5), keras.layers.Dense(100, activation="relu"),'),
+    ),
+    ("ex04.compile_cnn", "learning_rate_ignored", _compile(optimizer='"adam"')),
+    ("ex04.compile_cnn", "optimizer_not_adam", _compile(optimizer="keras.optimizers.SGD()")),
+    ("ex04.compile_cnn", "categorical_loss", _compile(loss='"categorical_crossentropy"')),
+    (
+        "ex04.compile_cnn",
+        "categorical_loss",
+        _compile(loss="keras.losses.CategoricalCrossentropy()"),
+    ),
+    (
+        "ex04.compile_cnn",
+        "from_logits",
+        _compile(loss="keras.losses.SparseCategoricalCrossentropy(from_logits=True)"),
+    ),
+    ("ex04.compile_cnn", "metric_missing", _compile(metrics="")),
+]
+
+_VGG_BLOCK = """
+import keras
+from cnncourse.tasks.keras_models import describe_block
+
+def block(x, filters, n_convs):
+    for _ in range(n_convs):
+        x = keras.layers.Conv2D(filters, 3, padding="{padding}"{activation})(x)
+    return {pool}
+
+def f(input_shape, filters, n_convs):
+    return describe_block(block, input_shape, filters, n_convs)
+"""
+
+
+def _vgg_block(padding="same", activation="relu", pool="keras.layers.MaxPooling2D(2)(x)"):
+    act = f', activation="{activation}"' if activation else ""
+    return _VGG_BLOCK.format(padding=padding, activation=act, pool=pool)
+
+
+_RESIDUAL = """
+import keras
+from cnncourse.tasks.keras_models import describe_residual
+
+def block(x, filters, stride):
+    y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu")(x)
+    y = keras.layers.Conv2D(filters, 3, padding="same")(y)
+    {shortcut}
+    return keras.layers.Activation("relu")({out})
+
+def f(input_shape, filters, stride):
+    return describe_residual(block, input_shape, filters, stride)
+"""
+_SHORTCUT = """shortcut = x
+    if {condition}:
+        shortcut = keras.layers.Conv2D(filters, 1, strides=stride)(x)"""
+
+BUGS += [
+    ("ex06.vgg_block", "valid_padding", _vgg_block(padding="valid")),
+    ("ex06.vgg_block", "relu_missing", _vgg_block(activation="")),
+    (
+        "ex06.vgg_block",
+        "pool_rounds_up",
+        _vgg_block(pool='keras.layers.MaxPooling2D(2, padding="same")(x)'),
+    ),
+    ("ex06.vgg_block", "pool_missing", _vgg_block(pool="x")),
+    ("ex06.residual_block", "skip_missing", _RESIDUAL.format(shortcut="", out="y")),
+    (
+        "ex06.residual_block",
+        "projection_always",
+        _RESIDUAL.format(
+            shortcut=_SHORTCUT.format(condition="True"), out="keras.layers.Add()([y, shortcut])"
+        ),
+    ),
+]
+
+_HYPERMODEL = """
+import keras
+import keras_tuner
+from cnncourse.tasks.keras_models import describe_tuner_model
+
+def build_model(hp):
+    filters = hp.Choice("filters", [16, 32, 64])
+    dense_units = hp.Int("dense_units", 32, 128, step=32)
+    dropout = hp.Float("dropout", 0.0, 0.5, step=0.1)
+    learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="{sampling}")
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(filters, 3, padding="{padding}", activation="relu"),
+        keras.layers.MaxPooling2D(2),{flatten}
+        keras.layers.Dense(dense_units, activation="relu"),
+        keras.layers.Dropout(dropout),
+        keras.layers.Dense(10{output}),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam({lr}), loss="{loss}", metrics=["accuracy"])
+    return model
+
+def f(values=None):
+    return describe_tuner_model(build_model, values)
+"""
+
+
+def _hypermodel(
+    sampling="log",
+    padding="valid",
+    flatten=True,
+    output="softmax",
+    lr="learning_rate",
+    loss="sparse_categorical_crossentropy",
+):
+    return _HYPERMODEL.format(
+        sampling=sampling,
+        padding=padding,
+        flatten="\n        keras.layers.Flatten()," if flatten else "",
+        output=f', activation="{output}"' if output else "",
+        lr=lr,
+        loss=loss,
+    )
+
+
+BUGS += [
+    ("ex08.build_hypermodel", "learning_rate_ignored", _hypermodel(lr="")),
+    ("ex08.build_hypermodel", "same_padding", _hypermodel(padding="same")),
+    ("ex08.build_hypermodel", "softmax_missing", _hypermodel(output="")),
+    ("ex08.build_hypermodel", "flatten_missing", _hypermodel(flatten=False)),
+    ("ex08.build_hypermodel", "categorical_loss", _hypermodel(loss="categorical_crossentropy")),
+    ("ex08.build_hypermodel", "linear_sampling", _hypermodel(sampling="linear")),
+]
+
+
 # Exercise 10: the training script, each planted bug left in alone.
 _SCRIPT = """
 def f(x_train, y_train, x_test, y_test, seed=0):
