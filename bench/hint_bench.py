@@ -561,7 +561,7 @@ BUGS += [
 
 
 # Keras builder tasks (ex04, ex06, ex08): student code plus the notebook's given describer,
-# which calls cnncourse.tasks.keras_models as the notebooks do.
+# the toolkit functions of cnncourse.tasks.keras_models (the notebooks hold them verbatim).
 _CNN = """
 import keras
 from cnncourse.tasks.keras_models import describe_model
