@@ -24,7 +24,7 @@ from cnncourse.checking import Case, Task
 from cnncourse.cli import main
 from cnncourse.grading.artifacts import ArtifactSpec
 from cnncourse.grading.assignment import grading_limits, load_assignment
-from cnncourse.grading.gradebook import collect, in_shard, student_id
+from cnncourse.grading.gradebook import collect, grade_class, in_shard, student_id
 from cnncourse.grading.grader import SubmissionResult, grade_file
 from cnncourse.grading.report import feedback_html, gradescope_json
 from cnncourse.grading.sandbox import Limits, TaskJob, Worker
@@ -398,6 +398,70 @@ def test_artifact_tasks_are_saved_by_the_child_and_judged_in_a_fresh_process(tmp
         assert result.total == 2, result.tasks[0]
         result = grade_file(bad, assignment, w)
     assert result.total == 0 and "sum 4.0 is wrong" in result.tasks[0].cases[0].message
+
+
+def evaluate_npy_or_die(path, case):
+    """A stand-in evaluator that a hostile saved file crashes (its sum is 4)."""
+    data = np.load(path, allow_pickle=False)
+    if float(data.sum()) == 4.0:
+        os._exit(1)
+    return None if float(data.sum()) == case.expected else f"sum {data.sum()} is wrong"
+
+
+def _ones_class(tmp_path: Path, evaluator: str, answers: dict[str, str]):
+    """An artifact exercise (save n ones) and one notebook per student answer."""
+    task = Task("ex00.save_ones", 2, "save n ones", lambda: [Case("n=3", (3,), expected=3.0)])
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": "import numpy as np"},
+        {
+            "cell_type": "code",
+            "metadata": {"cnncourse": {"task": task.id, "points": 2}},
+            "source": "def save_ones(n):\n    raise NotImplementedError",
+        },
+    ]
+    template = {"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
+    (tmp_path / "template.ipynb").write_text(json.dumps(template), encoding="utf-8")
+    spec = ArtifactSpec(suffix=".npy", evaluator=evaluator, timeout_s=60)
+    assignment = load_assignment(
+        "ex00", tmp_path / "template.ipynb", tasks=[task], artifacts={task.id: spec}
+    )
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for student, extra in answers.items():
+        cells[1]["source"] = (
+            "class Ones:\n    def __init__(self, n):\n        self.n = n\n"
+            f"    def save(self, path):\n        np.save(path, np.ones(self.n + {extra}))\n"
+            "def save_ones(n):\n    return Ones(n)"
+        )
+        (subs / f"{student}.ipynb").write_text(json.dumps(template), encoding="utf-8")
+    return assignment, subs
+
+
+def test_an_evaluator_that_cannot_start_is_an_infrastructure_error(tmp_path, monkeypatch):
+    """Item 6: a model evaluator that dies before it has the student's files is the grader's
+    failure (regraded next time), one that a saved file crashes is the student's."""
+    from cnncourse.grading import artifacts
+
+    assignment, subs = _ones_class(tmp_path, "test_grading:evaluate_npy_or_die", {"ann": 0})
+    monkeypatch.setattr(artifacts, "_RUNNER", "import sys\nsys.exit(1)\n")
+    out = tmp_path / "out"
+    results, _ = grade_class([subs], assignment, out, limits=LIMITS, progress=False)
+    assert results[0].status == "infrastructure error", results[0]
+    assert "evaluator could not start" in results[0].reason
+    monkeypatch.undo()  # the evaluator works again: the rerun grades ann, without --force
+    results, _ = grade_class([subs], assignment, out, limits=LIMITS, progress=False)
+    assert results[0].status == "ok" and results[0].total == 2, results[0]
+
+
+def test_a_saved_file_that_crashes_the_evaluator_costs_only_its_student(tmp_path):
+    assignment, subs = _ones_class(
+        tmp_path, "test_grading:evaluate_npy_or_die", {"ann": 0, "bob": 1}
+    )
+    results, _ = grade_class([subs], assignment, tmp_path / "out", limits=LIMITS, progress=False)
+    by = {r.student: r for r in results}
+    assert by["ann"].status == "ok" and by["ann"].total == 2, by["ann"]
+    assert by["bob"].status == "ok" and by["bob"].total == 0, by["bob"]
+    assert "could not be evaluated" in by["bob"].tasks[0].cases[0].message
 
 
 # ----------------------------------------------------------------- the real exercises

@@ -38,6 +38,7 @@ import importlib.util
 import json
 import os
 import pickle
+import select
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,7 @@ with warnings.catch_warnings():  # the imports (TensorFlow) while the student's 
             importlib.import_module(module)
         except Exception:
             pass  # the evaluation names the failure
+print("ready", flush=True)  # started and imported: from here on, only the files can fail it
 if sys.stdin.readline().strip() != "go":  # the parent's signal: the saved files are there
     sys.exit(0)
 items = pickle.load(open(job + "/items.pkl", "rb"))
@@ -213,15 +215,30 @@ class Evaluator:
             self.proc = None  # judge() reports the failure for every item
 
     def judge(self, items: list[tuple[ArtifactSpec, bytes, object]]) -> list[str | None]:
-        """Judge ``(spec, file bytes, case)`` items; ``None`` (pass) or a message each."""
+        """Judge ``(spec, file bytes, case)`` items; ``None`` (pass) or a message each.
+
+        Raises :class:`~cnncourse.grading.sandbox.SandboxError` when no evaluation process
+        can start (the batch marks the submission ``infrastructure error``); a process that
+        fails once it has the student's files costs that student the cases, with a reason.
+        """
         if not items:
             return []
         failed = "the saved object could not be evaluated (the evaluator failed)"
-        self.start()
-        proc, job = self.proc, self.job
-        if proc is None or job is None:
-            return [failed] * len(items)
         timeout = max(spec.timeout_s for spec, _, _ in items) + _PER_ITEM_S * (len(items) - 1)
+        self.start()
+        if not self._ready(timeout):
+            # Not the student's files: the process failed before it saw them. The first one
+            # ran beside the student's job; a fresh one, now that the job has ended, decides.
+            self.close()
+            self.start()
+            if not self._ready(timeout):
+                self.close()
+                from cnncourse.grading.sandbox import SandboxError
+
+                raise SandboxError("the sandboxed model evaluator could not start")
+        proc, job = self.proc, self.job
+        if proc is None or job is None:  # pragma: no cover - _ready() was True
+            return [failed] * len(items)
         rows = []
         for k, (spec, data, case) in enumerate(items):
             path = os.path.join(job, f"artifact-{k}{spec.suffix}")
@@ -246,6 +263,21 @@ class Evaluator:
         except (ValueError, IndexError):
             pass
         return [failed] * len(items)
+
+    def _ready(self, timeout: float) -> bool:
+        """Whether the process started and finished its imports within ``timeout`` s.
+
+        A failure here is the grader's, never the student's (an ``infrastructure error``):
+        the saved files are handed over only after the process said ``ready``.
+        """
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return False
+        try:
+            readable, _, _ = select.select([proc.stdout], [], [], timeout)
+            return bool(readable) and proc.stdout.readline().strip() == b"ready"
+        except (OSError, ValueError):
+            return False
 
     def close(self) -> None:
         """Kill the process if it still runs; remove its folder."""
