@@ -48,7 +48,7 @@ of 512 instead of 64 (67 %). The training is kept this short so that grading a s
 takes seconds (the grading issue asks for at most 10 s per Keras submission); earlier
 versions trained 5 epochs on 3,000 digits for a 94 % target, three times as long. The
 chapter's ``mnist_cnn`` reaches 98.6 % or more, with batch normalisation, augmentation and
-16 epochs; the specified model, trained for a second or two, is not meant to.
+10 epochs; the specified model, trained for a second or two, is not meant to.
 
 Grading needs more than the NumPy defaults: the child imports TensorFlow and trains, which
 needs about 2.9 GB of address space and more threads than the default process limit of 16
