@@ -156,6 +156,11 @@ class Task:
     few_hidden : str
         Why the task draws fewer than 10 hidden cases (each trains or builds a Keras model,
         which takes seconds); empty for every task that draws at least 10.
+    deterministic : bool
+        The answer depends only on the inputs (a built model's description, a compile
+        configuration): the grader calls the student's function once per distinct input
+        and judges every case with those inputs on that one answer, which saves a model
+        build per case where several cases check different aspects of one model.
     """
 
     id: str
@@ -170,6 +175,7 @@ class Task:
     pure: bool = False
     reference: Callable[..., Any] | None = None
     few_hidden: str = ""
+    deterministic: bool = False
 
     def compare(self, expected: Any, got: Any, case: Case) -> str | None:
         """Return ``None`` when ``got`` is right for ``case``, else what is wrong."""

@@ -464,6 +464,30 @@ def test_a_saved_file_that_crashes_the_evaluator_costs_only_its_student(tmp_path
     assert "could not be evaluated" in by["bob"].tasks[0].cases[0].message
 
 
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_a_deterministic_task_calls_the_function_once_per_distinct_input(deterministic, tmp_path):
+    """Task.deterministic: cases with equal inputs share one call (ex04 judges four aspects
+    of one built model); any other task calls the student's function for every case."""
+    cases = [Case(f"aspect {k}", (3,), expected=1) for k in range(3)]
+    task = Task("ex00.calls", 3, "count calls", lambda: cases, deterministic=deterministic)
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": "CALLS = []"},
+        {
+            "cell_type": "code",
+            "metadata": {"cnncourse": {"task": task.id, "points": 3}},
+            "source": "def calls(n):\n    CALLS.append(n)\n    return len(CALLS)",
+        },
+    ]
+    notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
+    path = tmp_path / "template.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    assignment = load_assignment("ex00", path, tasks=[task])
+    with Worker(LIMITS) as w:
+        result = grade_file(path, assignment, w)
+    passed = [c.passed for c in result.tasks[0].cases]
+    assert passed == ([True, True, True] if deterministic else [True, False, False]), passed
+
+
 # ----------------------------------------------------------------- the real exercises
 
 

@@ -688,6 +688,7 @@ TASKS = [
         comparator=compare_architecture,
         chapter="chapters/04_first_cnn.html#a-cnn-for-all-ten-digits",
         mistakes=BUILD_MISTAKES,
+        deterministic=True,  # several cases judge aspects of one model
     ),
     Task(
         "ex04.compile_cnn",
@@ -698,6 +699,7 @@ TASKS = [
         comparator=compare_compiled,
         chapter="chapters/04_first_cnn.html#the-loss-sparse-or-categorical-cross-entropy",
         mistakes=COMPILE_MISTAKES,
+        deterministic=True,  # several cases judge aspects of one model
     ),
     Task(
         "ex04.train_cnn",
