@@ -149,3 +149,32 @@ def test_cases_with_the_same_inputs_judge_one_saved_model(tmp_path):
         result = grade_file(answer, assignment, worker)
     cases = result.tasks[0].cases
     assert [c.passed for c in cases] == [True, True, True], [c.message for c in cases]
+
+
+def test_a_model_exercise_is_graded_in_full_as_an_ordinary_user():
+    """Issue 12 item 3 for the model evaluator: as a real unprivileged user (no root, the
+    sandbox in a user namespace) ex04's solution gets full marks, its saved models judged in
+    the sandboxed evaluator, and the gradebook says the grading was isolated."""
+    import csv
+    import shutil
+    import sys
+
+    from unprivileged import ROOT, as_unprivileged, shared_folder
+
+    work = shared_folder()
+    try:
+        subs = work / "subs"
+        subs.mkdir()
+        shutil.copy(ROOT / "solutions" / "ex04_first_cnn.ipynb", subs / "ann.ipynb")
+        shutil.chown(subs, *(2 * [work.stat().st_uid]))
+        args = ["grade", str(subs), "-a", "ex04", "--out", str(work / "out"), "--no-progress"]
+        script = f"from cnncourse.cli import main; raise SystemExit(main({args!r}))"
+        proc = as_unprivileged([sys.executable, "-c", script], work)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rows = list(csv.DictReader((work / "out" / "gradebook.csv").open(encoding="utf-8")))
+        got = [(r["student_id"], r["status"], r["total"], r["isolation"]) for r in rows]
+        assert got == [("ann", "ok", "10", "sandbox")], proc.stdout + proc.stderr
+        page = (work / "out" / "feedback" / "ann.html").read_text(encoding="utf-8")
+        assert "without isolation" not in page.lower()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
