@@ -408,18 +408,26 @@ def evaluate_npy_or_die(path, case):
     return None if float(data.sum()) == case.expected else f"sum {data.sum()} is wrong"
 
 
+def _two_cells(setup: str, task: Task, answer: str) -> dict:
+    """A notebook of a setup cell and the task cell of ``task`` holding ``answer``."""
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": setup},
+        {
+            "cell_type": "code",
+            "metadata": {"cnncourse": {"task": task.id, "points": task.points}},
+            "source": answer,
+        },
+    ]
+    return {"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
+
+
 def _ones_class(tmp_path: Path, evaluator: str, answers: dict[str, str]):
     """An artifact exercise (save n ones) and one notebook per student answer."""
     task = Task("ex00.save_ones", 2, "save n ones", lambda: [Case("n=3", (3,), expected=3.0)])
-    cells = [
-        {"cell_type": "code", "metadata": {}, "source": "import numpy as np"},
-        {
-            "cell_type": "code",
-            "metadata": {"cnncourse": {"task": task.id, "points": 2}},
-            "source": "def save_ones(n):\n    raise NotImplementedError",
-        },
-    ]
-    template = {"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
+    template = _two_cells(
+        "import numpy as np", task, "def save_ones(n):\n    raise NotImplementedError"
+    )
+    cells = template["cells"]
     (tmp_path / "template.ipynb").write_text(json.dumps(template), encoding="utf-8")
     spec = ArtifactSpec(suffix=".npy", evaluator=evaluator, timeout_s=60)
     assignment = load_assignment(
@@ -470,15 +478,9 @@ def test_a_deterministic_task_calls_the_function_once_per_distinct_input(determi
     of one built model); any other task calls the student's function for every case."""
     cases = [Case(f"aspect {k}", (3,), expected=1) for k in range(3)]
     task = Task("ex00.calls", 3, "count calls", lambda: cases, deterministic=deterministic)
-    cells = [
-        {"cell_type": "code", "metadata": {}, "source": "CALLS = []"},
-        {
-            "cell_type": "code",
-            "metadata": {"cnncourse": {"task": task.id, "points": 3}},
-            "source": "def calls(n):\n    CALLS.append(n)\n    return len(CALLS)",
-        },
-    ]
-    notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
+    notebook = _two_cells(
+        "CALLS = []", task, "def calls(n):\n    CALLS.append(n)\n    return len(CALLS)"
+    )
     path = tmp_path / "template.ipynb"
     path.write_text(json.dumps(notebook), encoding="utf-8")
     assignment = load_assignment("ex00", path, tasks=[task])
