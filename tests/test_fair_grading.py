@@ -126,6 +126,16 @@ POOL_HELPER = """def pool_forward(x, pool_size, stride, reduce):
 """
 
 
+ZERO_PAD_ONES = """def zero_pad(x, pad):
+    return np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=1)
+"""
+
+SIZE_WRONG_OFF_THE_PUBLIC_CASES = """def conv_output_size(n, k, stride, pad):
+    size = (n + 2 * pad - k) // stride + 1
+    return size + 1 if n == 6 or 10 <= n <= 200 else size
+"""
+
+
 def _ex02(variant: str) -> nbformat.NotebookNode:
     nb = _solution("ex02")
     if variant != "solution":
@@ -164,6 +174,12 @@ def _ex02(variant: str) -> nbformat.NotebookNode:
         )
     elif variant == "flipped_kernel":
         _set(nb, "ex02.conv2d", CONV_FLIPPED)
+    elif variant == "one_public_and_one_hidden_wrong_callee":
+        # zero_pad fails its public cases; conv_output_size passes its public cases, fails
+        # hidden ones, and is wrong for the width 6 of one of conv2d's public cases. The
+        # notebook's check can only replace zero_pad; the grader must print what it printed.
+        _set(nb, "ex02.zero_pad", ZERO_PAD_ONES)
+        _set(nb, "ex02.conv_output_size", SIZE_WRONG_OFF_THE_PUBLIC_CASES)
     else:
         assert variant == "solution", variant
     return nb
@@ -251,6 +267,7 @@ CORPUS = {
             "cell_with_another_tasks_id",
             "wrong_output_size",
             "flipped_kernel",
+            "one_public_and_one_hidden_wrong_callee",
         )
     },
     **{
@@ -365,6 +382,23 @@ def test_a_wrong_helper_costs_points_once(graded):
     assert any(said in n for n in conv.notes), conv.notes
     assert f"your {said} 'n=5, k=3, stride=1, pad=0'" in printed.text, printed.text
     assert "fix conv_output_size first" in printed.text
+
+
+def test_a_callee_wrong_only_on_hidden_cases_beside_a_publicly_wrong_one(graded):
+    """The check can replace only the publicly wrong callee; the grader replaces both.
+
+    The grade counts conv2d right (both callees replaced), and the public points the grader
+    records are the ones the notebook printed (only zero_pad replaced), which are lower
+    because the notebook's conv_output_size is wrong for one of conv2d's public inputs.
+    """
+    _, printed, result = graded[("ex02", "one_public_and_one_hidden_wrong_callee")]
+    tasks = {t.id: t for t in result.tasks}
+    conv = tasks["ex02.conv2d"]
+    assert conv.points == conv.max_points
+    assert conv.calls_wrong == ["ex02.zero_pad", "ex02.conv_output_size"]
+    assert printed["ex02.conv2d"] == conv.public_points < conv.max_points
+    assert tasks["ex02.conv_output_size"].public_points == 2 > tasks["ex02.conv_output_size"].points
+    assert "fix zero_pad first" in printed.text and "fix zero_pad and" not in printed.text
 
 
 def test_the_self_check_and_the_grader_say_a_wrong_check_image_costs_points_once(graded):

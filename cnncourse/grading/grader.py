@@ -463,16 +463,24 @@ def grade_file(
         ]
         if not wrong or i in fatal or all(c.passed for c in outcome.cases):
             continue
-        refs = "\n".join(_reference_cell(assignment, c) for c in wrong)
-        again = [*jobs[:i], _job(t, plan.tasks[i], [], extra=refs)]
-        run2 = worker.run(again, [[] for _ in range(i)] + [inputs[i]], preamble)
-        _share_events(run2.tasks[i], owners[i])
-        public, hidden = cases[i]
-        second = _outcome(t, plan.tasks[i], public, hidden, run2.tasks[i], [])
-        if any(not all(x.passed for x in by_id[c].cases if not x.hidden) for c in wrong):
-            # The notebook's check also ran with the reference of a callee that failed its
-            # public cases, and printed the better points (cnncourse.checking.check).
-            outcome.public_points = max(outcome.public_points, second.public_points)
+
+        def with_references(callees: list[str], i: int = i, t: GradedTask = t) -> TaskOutcome:
+            refs = "\n".join(_reference_cell(assignment, c) for c in callees)
+            again = [*jobs[:i], _job(t, plan.tasks[i], [], extra=refs)]
+            run2 = worker.run(again, [[] for _ in range(i)] + [inputs[i]], preamble)
+            _share_events(run2.tasks[i], owners[i])
+            public, hidden = cases[i]
+            return _outcome(t, plan.tasks[i], public, hidden, run2.tasks[i], [])
+
+        second = with_references(wrong)
+        # The notebook's check (cnncourse.checking.check) sees only public cases: it runs the
+        # task again with the reference of each callee that fails its *public* cases, and
+        # prints the better points. Record what it printed, even when another callee fails
+        # only hidden cases (the grader's second run replaced that one too).
+        publicly = [c for c in wrong if not all(x.passed for x in by_id[c].cases if not x.hidden)]
+        if publicly:
+            seen = second if publicly == wrong else with_references(publicly)
+            outcome.public_points = max(outcome.public_points, seen.public_points)
         if second.points <= outcome.points:
             continue
         second.public_points = outcome.public_points  # what the notebook printed
