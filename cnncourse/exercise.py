@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import math
+import pickle
 import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -47,8 +48,10 @@ __all__ = [
     "Task",
     "TaskReport",
     "compare",
+    "mark_mistake",
     "run_case",
     "run_cases",
+    "split_verdict",
 ]
 
 Comparator = Callable[[Any, Any], "str | None"]
@@ -158,9 +161,10 @@ class Task:
         which takes seconds); empty for every task that draws at least 10.
     deterministic : bool
         The answer depends only on the inputs (a built model's description, a compile
-        configuration): the grader calls the student's function once per distinct input
-        and judges every case with those inputs on that one answer, which saves a model
-        build per case where several cases check different aspects of one model.
+        configuration, a seeded training): the grader and the self-check call the student's
+        function once per distinct input and judge every case with those inputs on that one
+        answer, which saves a model build per case where several cases check different
+        aspects of one model.
     """
 
     id: str
@@ -269,6 +273,36 @@ class ArtifactSpec:
 
     def to_wire(self) -> dict:
         return {"suffix": self.suffix, "method": self.method}
+
+
+_MARK = "[mistake:"
+
+
+def mark_mistake(message: str, mistake: str) -> str:
+    """An artifact evaluator's verdict: ``message``, naming the ``mistake`` it recognised.
+
+    The evaluator runs in another process and answers with a string; a mistake it
+    recognised (the id of one of the task's :class:`Mistake`) travels at its start, and
+    :func:`split_verdict` takes it apart again.
+
+    Examples
+    --------
+    >>> mark_mistake("mean IoU 0.02", "not_trained")
+    '[mistake:not_trained] mean IoU 0.02'
+    >>> split_verdict(mark_mistake("mean IoU 0.02", "not_trained"))
+    ('mean IoU 0.02', 'not_trained')
+    >>> split_verdict("mean IoU 0.02"), split_verdict(None)
+    (('mean IoU 0.02', ''), (None, ''))
+    """
+    return f"{_MARK}{mistake}] {message}" if mistake else message
+
+
+def split_verdict(verdict: str | None) -> tuple[str | None, str]:
+    """``(message, mistake id)`` of a verdict made by :func:`mark_mistake`."""
+    if verdict is None or not verdict.startswith(_MARK) or "] " not in verdict:
+        return verdict, ""
+    mistake, _, message = verdict[len(_MARK) :].partition("] ")
+    return message, mistake
 
 
 @dataclass(frozen=True)
@@ -445,6 +479,30 @@ def _fmt_points(p: float) -> str:
 # --------------------------------------------------------------------------- comparison
 
 
+def _single_precision(got: Any) -> bool:
+    """Whether ``got`` holds float32 (or float16) values, also when cast back to float64.
+
+    An answer computed in float32 and returned as float64 (``tf.nn.conv2d(...).numpy()``
+    then ``.astype(np.float64)``) has float32's precision: every value is exactly a float32
+    number, which a float64 computation almost never produces for non-integers. Such an
+    answer is compared with float32's tolerances, like one returned as float32.
+
+    Examples
+    --------
+    >>> _single_precision(np.float32(0.1)), _single_precision(0.1)
+    (True, False)
+    >>> _single_precision(np.array([0.1, 0.2], dtype=np.float32).astype(np.float64))
+    True
+    """
+    values = np.asarray(got)
+    if values.dtype.kind != "f":
+        return False
+    if values.dtype.itemsize < 8:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.array_equal(values.astype(np.float32), values, equal_nan=True))
+
+
 def _float32_tolerances(expected: np.ndarray, rtol: float, atol: float) -> tuple[float, float]:
     """Tolerances for a float32 (or float16) answer to a float64 reference."""
     finite = np.abs(expected[np.isfinite(expected)]) if expected.size else np.zeros(0)
@@ -494,7 +552,7 @@ def _compare_arrays(expected: np.ndarray, got: Any, rtol: float, atol: float) ->
         return "expected integers, got NaN or infinity"
     if expected.size == 0:
         return None
-    if got.dtype.kind == "f" and got.dtype.itemsize < 8 <= expected.dtype.itemsize:
+    if expected.dtype.itemsize >= 8 and _single_precision(got):
         rtol, atol = _float32_tolerances(expected, rtol, atol)
     exp_f = expected.astype(np.float64)
     got_f = got.astype(np.float64)
@@ -556,7 +614,7 @@ def compare(expected: Any, got: Any, *, rtol: float = 1e-6, atol: float = 1e-8) 
             return f"expected a number, got {_fmt_value(got)} ({type(got).__name__})"
         if math.isnan(float(expected)) and math.isnan(float(got)):
             return None
-        if isinstance(got, np.floating) and np.dtype(got.dtype).itemsize < 8:
+        if _single_precision(got):
             rtol, atol = _float32_tolerances(np.asarray(expected), rtol, atol)
         if math.isclose(float(got), float(expected), rel_tol=rtol, abs_tol=atol):
             return None
@@ -613,27 +671,59 @@ def inputs_changed(before: Sequence[Any], after: Sequence[Any]) -> bool:
     return False
 
 
-def run_case(task: Task, case: Case, fn: Callable) -> CaseResult:
-    """Call ``fn`` on one case and judge the result; never raises (bar KeyboardInterrupt)."""
+def _call(case: Case, fn: Callable) -> tuple[Any, bool] | str:
+    """``(output, inputs changed)`` of ``fn`` on a copy of the case's inputs, or the error."""
     args = _copies(case.args)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = fn(*args, **dict(case.kwargs))
     except NotImplementedError:
-        return CaseResult(case.name, False, "not implemented yet")
+        return "not implemented yet"
     except Exception as exc:  # the student's exception is the message, not a crash
-        return CaseResult(case.name, False, _describe_exception(exc, fn))
-    message, mistake = task.judge(case, got, mutated=inputs_changed(case.args, args))
+        return _describe_exception(exc, fn)
+    return got, inputs_changed(case.args, args)
+
+
+def run_case(task: Task, case: Case, fn: Callable) -> CaseResult:
+    """Call ``fn`` on one case and judge the result; never raises (bar KeyboardInterrupt)."""
+    return _judged(task, case, _call(case, fn))
+
+
+def _judged(task: Task, case: Case, called: tuple[Any, bool] | str) -> CaseResult:
+    if isinstance(called, str):
+        return CaseResult(case.name, False, called)
+    got, mutated = called
+    message, mistake = task.judge(case, got, mutated=mutated)
     return CaseResult(case.name, message is None, message or "", mistake)
 
 
+def _input_key(case: Case) -> bytes | int:
+    """Equal for cases with equal inputs (a deterministic task then runs once for them)."""
+    try:
+        return pickle.dumps((case.args, sorted(case.kwargs.items())), protocol=4)
+    except Exception:  # inputs that cannot be pickled: never shared
+        return id(case)
+
+
 def run_cases(task: Task, fn: Callable, cases: Sequence[Case] | None = None) -> TaskReport:
-    """Run ``cases`` (by default the task's public cases) against ``fn``; never raises."""
+    """Run ``cases`` (by default the task's public cases) against ``fn``; never raises.
+
+    For a ``deterministic`` task, ``fn`` runs once per distinct input and every case with
+    that input judges the same answer, as in the grader.
+    """
     if not callable(fn):
         result = CaseResult("your answer", False, f"expected a function, got {type(fn).__name__}")
         return TaskReport(task.id, task.title, task.points, (result,))
     cases = list(task.public_cases() if cases is None else cases)
-    results = tuple(run_case(task, case, fn) for case in cases)
+    if task.deterministic:
+        answers: dict[bytes | int, tuple[Any, bool] | str] = {}
+        for case in cases:
+            key = _input_key(case)
+            if key not in answers:
+                answers[key] = _call(case, fn)
+        results = tuple(_judged(task, case, answers[_input_key(case)]) for case in cases)
+    else:
+        results = tuple(run_case(task, case, fn) for case in cases)
     not_impl = bool(results) and all(r.message == "not implemented yet" for r in results)
     return TaskReport(task.id, task.title, task.points, results, not_implemented=not_impl)

@@ -18,11 +18,16 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
+from cnncourse import ops
+from cnncourse.exercise import run_cases
 from cnncourse.grading.assignment import load_assignment
 from cnncourse.grading.grader import grade_file
 from cnncourse.grading.sandbox import Limits, Worker
+from cnncourse.grading.secret import task_rng
+from cnncourse.tasks import get_task
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = Limits(timeout_s=30.0, memory_mb=1024)
@@ -575,3 +580,53 @@ def test_a_wrong_normalize_costs_points_once_in_exercise_5(graded):
     assert "your make_batches is right, but it calls your normalize, which fails case" in (
         printed.text
     )
+
+
+def _in_float32(fn, *, back_to_float64: bool):
+    """``fn`` computed on float32 copies of its float arguments, its result maybe cast back."""
+
+    def answer(*args):
+        args = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args]
+        out = fn(*args)
+        outs = out if isinstance(out, tuple) else (out,)
+        assert all(np.asarray(o).dtype == np.float32 for o in outs)  # computed in float32
+        if back_to_float64:
+            outs = tuple(np.asarray(o).astype(np.float64) for o in outs)
+        return outs if isinstance(out, tuple) else outs[0]
+
+    return answer
+
+
+@pytest.mark.parametrize("back_to_float64", [False, True], ids=["float32", "cast-to-float64"])
+@pytest.mark.parametrize(
+    ("task_id", "fn"),
+    [
+        ("ex02.conv2d", lambda x, w, b, s, p: ops.conv2d(x, w, b, stride=s, padding=p)),
+        (
+            "ex02.conv2d_backward",
+            lambda d, x, w, s, p: ops.conv2d_backward(
+                d, x, w, b=np.zeros(w.shape[3], np.float32), stride=s, padding=p
+            ),
+        ),
+        ("ex03.softmax", lambda z: ops.softmax(z)),
+    ],
+)
+def test_an_answer_computed_in_float32_passes_every_case(task_id, fn, back_to_float64):
+    """Float32 is accepted (issue 13 item 2), also when the answer is cast back to float64.
+
+    Values cast back keep float32's precision; the comparison recognises them (every value
+    is exactly a float32 number) instead of holding them to float64's tolerances.
+    """
+    task = get_task(task_id)
+    cases = task.public_cases() + task.hidden_cases(task_rng(SECRET, task_id))
+    report = run_cases(task, _in_float32(fn, back_to_float64=back_to_float64), cases)
+    assert report.passed, report.to_text()
+
+
+def test_a_float64_answer_is_still_held_to_float64_tolerances():
+    task = get_task("ex02.conv2d_backward")
+    (case,) = task.public_cases()[:1]
+    dx, dw, db = case.expected
+    nudged = (dx * (1 + 1e-5), dw, db)  # float64 values, off by 1e-5 relative
+    assert task.compare(case.expected, nudged, case) is not None
+    assert task.compare(case.expected, (dx.astype(np.float32), dw, db), case) is None
