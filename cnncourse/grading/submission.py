@@ -335,8 +335,9 @@ def plan_submission(
     - code cells run from the top, in order, up to the check cell of each task; cells
       after the last check cell do not run;
     - each task is graded on the function its check cell checked: the last cell whose
-      metadata names the task as checked, else the first cell calling
-      ``check("<task>", ...)``; without a check cell, the task's own cell decides;
+      metadata names the task as checked, else the first cell from the task's cell on that
+      calls ``check("<task>", ...)`` (the first anywhere when none follows it); without a
+      check cell, the task's own cell decides;
     - the task's own cell is the last cell up to there that defines its function (the
       task id in the metadata only breaks ties when no cell defines it);
     - skipped: the course's unchanged example cells (``given``: their normalised sources)
@@ -391,10 +392,17 @@ def plan_submission(
     for task in functions:
         by_meta = [i for i, c in enumerate(code) if check_id(c) == task]
         by_call = [i for i, src in enumerate(python) if any(t == task for t, _ in check_calls(src))]
+        # The task's cell: tagged with its id, else the first cell defining its function.
+        anchor = next(
+            (i for i, c in enumerate(code) if task_id(c) == task),
+            next((i for i, src in enumerate(python) if functions[task] in defines(src)), 0),
+        )
         if by_meta:
             ends[task] = by_meta[-1]
         elif by_call:
-            ends[task] = by_call[0]
+            # The first call from the task's cell on: a course cell before the task may call
+            # check on an example (exercise 10 checks the buggy script it gives).
+            ends[task] = next((i for i in by_call if i >= anchor), by_call[0])
     done = -1
     for task, function in functions.items():
         tp = TaskPlan(task, function, graded_name(task))
