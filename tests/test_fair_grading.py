@@ -131,6 +131,13 @@ POOL_HELPER = """def pool_forward(x, pool_size, stride, reduce):
 """
 
 
+CONV_TF = """import tensorflow as tf
+
+def conv2d(x, w, b, stride, pad):
+    out = tf.nn.conv2d(zero_pad(x, pad), w, strides=stride, padding="VALID")
+    return out.numpy() + b
+"""
+
 ZERO_PAD_ONES = """def zero_pad(x, pad):
     return np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=1)
 """
@@ -179,6 +186,10 @@ def _ex02(variant: str) -> nbformat.NotebookNode:
         )
     elif variant == "flipped_kernel":
         _set(nb, "ex02.conv2d", CONV_FLIPPED)
+    elif variant == "conv2d_with_tensorflow":
+        # A NumPy exercise graded with NumPy's limits could not import TensorFlow (about
+        # 2 GB of address space): 0 points where the notebook printed 4/4.
+        _set(nb, "ex02.conv2d", CONV_TF)
     elif variant == "one_public_and_one_hidden_wrong_callee":
         # zero_pad fails its public cases; conv_output_size passes its public cases, fails
         # hidden ones, and is wrong for the width 6 of one of conv2d's public cases. The
@@ -303,6 +314,7 @@ CORPUS = {
             "wrong_output_size",
             "flipped_kernel",
             "one_public_and_one_hidden_wrong_callee",
+            "conv2d_with_tensorflow",
         )
     },
     **{
@@ -392,6 +404,7 @@ CORRECT = [
     "ipython_syntax",
     "scratch_copy_at_end",
     "cell_with_another_tasks_id",
+    "conv2d_with_tensorflow",
 ]
 
 

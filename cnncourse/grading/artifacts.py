@@ -344,6 +344,7 @@ def judge_saved_objects(
     import binascii
 
     items, events = [], []
+    decoded: dict[int, bytes] = {}  # cases that share one run share its saved object
     for t, (public, hidden), run in zip(tasks, cases, runs, strict=True):
         if t.artifact is None:
             continue
@@ -352,10 +353,12 @@ def judge_saved_objects(
             data = event.get("artifact") if isinstance(event, dict) else None
             if not isinstance(data, str):
                 continue
-            try:
-                raw = base64.b64decode(data, validate=True)
-            except (binascii.Error, ValueError):
-                continue
+            raw = decoded.get(id(data))
+            if raw is None:
+                try:
+                    raw = decoded[id(data)] = base64.b64decode(data, validate=True)
+                except (binascii.Error, ValueError):
+                    continue
             items.append((t.artifact, raw, case))
             events.append(event)
     if evaluator is not None:

@@ -25,11 +25,11 @@ import re
 import secrets
 import textwrap
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnncourse.exercise import Case
+from cnncourse.exercise import Case, split_verdict
 from cnncourse.grading.artifacts import (
     VERDICT,
     Evaluator,
@@ -37,9 +37,9 @@ from cnncourse.grading.artifacts import (
     judge_saved_objects,
 )
 from cnncourse.grading.assignment import Assignment, GradedTask
-from cnncourse.grading.sandbox import SandboxError, TaskJob, TaskRun, Worker
+from cnncourse.grading.sandbox import Limits, SandboxError, TaskJob, TaskRun, Worker
 from cnncourse.grading.secret import fingerprint, task_rng
-from cnncourse.grading.static import check_answer
+from cnncourse.grading.static import check_answer, imported_modules
 from cnncourse.grading.submission import (
     MAX_BYTES,
     SHIMS,
@@ -215,17 +215,21 @@ def _judge(
         data = event.get("artifact")
         if not isinstance(data, str):
             return "no saved object came back", ""
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except ValueError:
-            return "the saved object was garbled", ""
-        if VERDICT in event:  # judged with the submission's other saved objects
+        if VERDICT in event:  # decoded and judged with the submission's other saved objects
             message = event[VERDICT]
         else:
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except ValueError:
+                return "the saved object was garbled", ""
             message = evaluate_artifact(task.artifact, raw, case)
+        message, mistake = split_verdict(message)  # the evaluator may name a mistake
+        hint = next((m.hint for m in task.task.mistakes if m.id == mistake), "")
         if message is not None and hidden:
-            return "wrong result" + (where or " on a hidden input"), ""
-        return message, ""
+            message = "wrong result" + (where or " on a hidden input")
+        if message is None or not hint:
+            return message, ""
+        return f"{message}. Looks like a classic mistake: {hint}", mistake
     try:
         got = decode(event.get("value"))
     except (WireError, RecursionError, ValueError, MemoryError):
@@ -277,6 +281,35 @@ def _error_result(student: str, path: Path, digest: str, assignment: Assignment,
         assignment.max_points,
         tasks,
     )
+
+
+#: Deep-learning frameworks a notebook may import in any exercise, and the limits a run
+#: gets when it does (the Keras exercises' limits): importing TensorFlow maps about 2 GB
+#: of address space and takes seconds, more than a NumPy exercise allows. A conv2d built on
+#: ``tf.nn.conv2d`` passes its check in the notebook, so the grader must be able to run it.
+FRAMEWORKS = frozenset({"tensorflow", "keras"})
+FRAMEWORK_LIMITS = {"memory_mb": 4096, "timeout_s": 60.0, "nproc": 512}
+
+
+def run_limits(limits: Limits, cells: list[dict]) -> Limits:
+    """The limits to run a notebook with: ``limits``, raised when it imports a framework.
+
+    Examples
+    --------
+    >>> cell = {"cell_type": "code", "source": "%%time\\nimport tensorflow as tf"}
+    >>> run_limits(Limits(), [cell]).memory_mb, run_limits(Limits(), []).memory_mb
+    (4096, 1024)
+    """
+    from cnncourse.notebook_format import to_python
+
+    if not any(
+        imported_modules(to_python(c.get("source", ""))) & FRAMEWORKS
+        for c in cells
+        if c.get("cell_type") == "code"
+    ):
+        return limits
+    now = asdict(limits)
+    return replace(limits, **{k: max(v, now[k]) for k, v in FRAMEWORK_LIMITS.items()})
 
 
 def _reference_cell(assignment: Assignment, task_id: str) -> str:
@@ -391,6 +424,7 @@ def grade_file(
     notes += plan.notes
     cases = _draw_cases(assignment, secret)
     preamble = assignment.preamble + "\n" + SHIMS
+    limits = run_limits(worker.limits, cells)
 
     jobs: list[TaskJob] = []
     inputs: list[list[Any]] = []
@@ -421,17 +455,13 @@ def grade_file(
         if specs:
             # Saved models are judged in one sandboxed process per submission, started now
             # so that its imports (TensorFlow) overlap the student's job.
-            if not getattr(worker, "started", True):
+            if not worker.started:
                 worker.start()
-            evaluator = Evaluator(
-                specs,
-                slot=getattr(worker, "slot", 0),
-                sandbox=bool(getattr(worker, "isolated", True)),
-            )
+            evaluator = Evaluator(specs, slot=worker.slot, sandbox=worker.isolated)
             evaluator.start()
         try:
             run = worker.run(
-                jobs, [[] if i in fatal else x for i, x in enumerate(inputs)], preamble
+                jobs, [[] if i in fatal else x for i, x in enumerate(inputs)], preamble, limits
             )
             runs, protections = run.tasks, run.protections
             for r, owner in zip(runs, owners, strict=True):
@@ -467,7 +497,7 @@ def grade_file(
         def with_references(callees: list[str], i: int = i, t: GradedTask = t) -> TaskOutcome:
             refs = "\n".join(_reference_cell(assignment, c) for c in callees)
             again = [*jobs[:i], _job(t, plan.tasks[i], [], extra=refs)]
-            run2 = worker.run(again, [[] for _ in range(i)] + [inputs[i]], preamble)
+            run2 = worker.run(again, [[] for _ in range(i)] + [inputs[i]], preamble, limits)
             _share_events(run2.tasks[i], owners[i])
             public, hidden = cases[i]
             return _outcome(t, plan.tasks[i], public, hidden, run2.tasks[i], [])

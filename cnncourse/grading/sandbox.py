@@ -496,17 +496,28 @@ class Worker:
 
     # ----- running a submission
 
-    def run(self, tasks: list[TaskJob], inputs: list[list[Any]], preamble: str = "") -> WorkerRun:
+    def run(
+        self,
+        tasks: list[TaskJob],
+        inputs: list[list[Any]],
+        preamble: str = "",
+        limits: Limits | None = None,
+    ) -> WorkerRun:
         """Run every task; ``inputs[i]`` lists ``(args, kwargs)`` of task ``i``'s cases
-        already encoded with :func:`cnncourse.grading.wire.encode`."""
+        already encoded with :func:`cnncourse.grading.wire.encode`.
+
+        ``limits`` replaces the worker's limits for this run (its time, memory, process
+        and output limits; the size of ``/tmp`` is the worker's).
+        """
         if not self.started:
             self.start()
+        limits = limits or self.limits
         runs = [TaskRun() for _ in tasks]
         protections = list(self.protections)
         start = 0
         setup_error = None
         while start < len(tasks):
-            hello = self._job(tasks, inputs, preamble, start, runs)
+            hello = self._job(tasks, inputs, preamble, start, runs, limits)
             if hello is not None:
                 protections = list(dict.fromkeys(self.protections + hello.get("applied", [])))
                 setup_error = setup_error or hello.get("setup_error")
@@ -520,8 +531,7 @@ class Worker:
             start = stuck + 1
         return WorkerRun(runs, protections, setup_error)
 
-    def _config(self, n_tasks: int, workdir: str) -> dict:
-        limits = self.limits
+    def _config(self, n_tasks: int, workdir: str, limits: Limits) -> dict:
         return {
             "sys_path": python_paths(),
             "expose": python_paths(),
@@ -565,6 +575,7 @@ class Worker:
         preamble: str,
         start: int,
         runs: list[TaskRun],
+        limits: Limits,
     ) -> dict | None:
         workdir = "/tmp/work"
         scratch = None
@@ -574,7 +585,7 @@ class Worker:
             os.mkdir(workdir, 0o700)
         request = {
             "op": "job",
-            "config": self._config(len(tasks) - start, workdir),
+            "config": self._config(len(tasks) - start, workdir, limits),
             "preamble": preamble,
             "start": start,
             "tasks": [
@@ -599,9 +610,7 @@ class Worker:
             finally:
                 child.close()
             try:
-                hello = _Follow(self.limits, proc, parent, inputs, start, runs).run(
-                    frame_bytes(request)
-                )
+                hello = _Follow(limits, proc, parent, inputs, start, runs).run(frame_bytes(request))
             finally:
                 _kill(proc)
             if hello is None:

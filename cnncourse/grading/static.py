@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["check_answer", "function_names"]
+__all__ = ["check_answer", "function_names", "imported_modules"]
 
 _FORBIDDEN = "cnncourse"
 _LOADERS = {
@@ -98,3 +98,26 @@ def function_names(source: str) -> list[str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def imported_modules(source: str) -> set[str]:
+    """The top-level packages a cell imports anywhere in it (empty if it does not parse).
+
+    Examples
+    --------
+    >>> sorted(imported_modules("import numpy as np\\ndef f(x):\\n    import keras.ops\\n"))
+    ['keras', 'numpy']
+    >>> imported_modules("from tensorflow import nn")
+    {'tensorflow'}
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
