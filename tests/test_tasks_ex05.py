@@ -236,6 +236,54 @@ def test_a_layer_argument_keras_rejects_is_reported_not_raised():
     assert all("could not be built" in m for m in failures.values())
 
 
+def test_the_hidden_cases_run_each_check_on_two_inputs_and_apply_the_pipeline_once(monkeypatch):
+    """Twelve hidden cases, one check each, judge the pipeline applied once per input and
+    mode: as cheap as two cases that ran every check."""
+    task = get_task("ex05.digit_augmentation")
+    hidden = task.hidden_cases(np.random.default_rng(3))
+    assert len(hidden) >= 10 and task.deterministic
+    checks = [c.expected["checks"] for c in hidden]
+    assert all(len(c) == 1 for c in checks)
+    inputs = {(c.expected["images"].tobytes(), c.expected["seed"]) for c in hidden}
+    assert len(inputs) == 2
+    for _, seed in inputs:
+        ran = [c.expected["checks"][0] for c in hidden if c.expected["seed"] == seed]
+        assert sorted(ran) == sorted(ex05._AUGMENTATION_CHECKS)
+    applied = []
+    augment = ex05._augment
+    monkeypatch.setattr(ex05, "_augment", lambda *a, **k: applied.append(1) or augment(*a, **k))
+    calls = []
+    report = run_task(task.id, lambda: calls.append(1) or spec(), cases=hidden)
+    assert report.passed, report.to_text()
+    assert len(calls) == 1 and len(applied) == 4  # two inputs, training and inference
+
+
+@pytest.mark.slow
+def test_a_flip_costs_the_flip_cases_not_the_task():
+    """A pipeline that flips fails the hidden flip checks (and may fail the size check,
+    since a mirrored digit correlates poorly with its original), passes the others, and
+    earns part of the points instead of none."""
+    from cnncourse.grading.grader import task_points
+
+    task = get_task("ex05.digit_augmentation")
+    flips = spec() + [("RandomFlip", {"mode": "horizontal"})]
+    hidden = task.hidden_cases(np.random.default_rng(4))
+    public = run_task(task.id, lambda: flips)
+    report = run_task(task.id, lambda: flips, cases=hidden)
+    verdicts = list(zip(hidden, report.results, strict=True))
+    failed = {c.expected["checks"][0] for c, r in verdicts if not r.passed}
+    assert "no_flips" in failed and failed <= {"no_flips", "small"}, report.to_text()
+    assert all(
+        "RandomFlip mirrors digits" in r.message
+        for c, r in verdicts
+        if c.expected["checks"] == ("no_flips",)
+    )
+    points = task_points(
+        task.points, [r.passed for r in public.results], [r.passed for r in report.results]
+    )
+    assert 0 < points < task.points
+
+
 def test_test_strokes_are_asymmetric_digit_sized_images():
     strokes = ex05._stroke_patterns(np.random.default_rng(0), 10)
     assert strokes.shape == (10, 28, 28, 1) and strokes.dtype == np.float32

@@ -10,7 +10,9 @@ Students write the pieces of an input pipeline and are graded on what the pieces
   must survive, no image may come out mirrored or upside down (a flip detector built on
   :func:`cnncourse.pipelines.orientation_scores`), the ink must move in most images, the
   changes must stay small enough that a digit keeps its identity, and nothing may change
-  at inference time;
+  at inference time. Each check is a case of its own: six public cases on fixed strokes,
+  and twelve hidden ones, the six checks on new random strokes and on the public strokes,
+  with new seeds; the pipeline runs once per input (the checks share its output);
 - ``make_batches``: shuffle and batch normalized images in NumPy, what
   ``tf.data.Dataset.from_tensor_slices(...).shuffle(...).batch(...)`` does. Every test
   image carries its own index in two pixels, so the grader can tell whether each label
@@ -498,6 +500,23 @@ _AUGMENTATION_CHECKS = {
 }
 
 
+#: The pipelines applied last: ``(spec, images digest, seed) -> _Augmented``, so that the
+#: hidden cases that run different checks on one spec, images and seed apply it once.
+_APPLIED: dict[tuple[str, str, int], _Augmented] = {}
+
+
+def _applied(spec: object, images: np.ndarray, seed: int) -> _Augmented:
+    """The case's :class:`_Augmented`, shared with the earlier cases of the same inputs."""
+    import hashlib
+
+    key = (repr(spec), hashlib.sha256(images.tobytes()).hexdigest(), seed)
+    if key not in _APPLIED:
+        if len(_APPLIED) >= 4:
+            _APPLIED.clear()
+        _APPLIED[key] = _Augmented(spec, images, seed)
+    return _APPLIED[key]
+
+
 def _augmentation_comparator(expected: dict, got: object) -> str | None:
     """Rebuild the student's pipeline from its spec and run the case's checks on it."""
     from cnncourse.pipelines import _check_spec
@@ -506,8 +525,8 @@ def _augmentation_comparator(expected: dict, got: object) -> str | None:
         _check_spec(got)
     except ValueError as exc:
         return str(exc)
-    images = np.asarray(expected["images"], dtype=np.float32)
-    augmented = _Augmented(got, images, int(expected["seed"]))
+    images = np.ascontiguousarray(expected["images"], dtype=np.float32)
+    augmented = _applied(got, images, int(expected["seed"]))
     for name in expected["checks"]:
         try:
             message = _AUGMENTATION_CHECKS[name](images, augmented)
@@ -671,31 +690,37 @@ def _augmentation_cases() -> list[Case]:
     ]
 
 
+_CHECK_TAGS = {
+    "shape": "the shape and dtype checked",
+    "range": "the value range checked",
+    "no_flips": "flips checked",
+    "moves_ink": "the movement of the ink checked",
+    "small": "the size of the changes checked",
+    "inference": "inference mode checked",
+}
+
+
 def _augmentation_hidden(rng: np.random.Generator) -> list[Case]:
-    everything = tuple(_AUGMENTATION_CHECKS)
+    """Every check as a case of its own, on two inputs: 48 new random strokes, and the
+    public strokes, each with a new random seed (12 cases).
+
+    The spec is data without inputs, so every case judges the one answer (the task is
+    ``deterministic``); the grading process applies the pipeline once per input and mode
+    and runs each case's check on that output (:func:`_applied`).
+    """
+    inputs = [
+        (_stroke_patterns(rng, 48), int(rng.integers(1000, 10**6)), "new random pen strokes"),
+        (np.array(_public_strokes()), int(rng.integers(1000, 10**6)), "the public strokes"),
+    ]
     return [
         Case(
-            **{
-                **_augmentation_case(
-                    "48 new random pen strokes, every check",
-                    everything,
-                    _stroke_patterns(rng, 48),
-                    int(rng.integers(1000, 10**6)),
-                ).__dict__,
-                "tags": ("new random pen strokes", "a new random seed"),
-            }
-        ),
-        Case(
-            **{
-                **_augmentation_case(
-                    "the public strokes with a new random seed, every check",
-                    everything,
-                    np.array(_public_strokes()),
-                    int(rng.integers(1000, 10**6)),
-                ).__dict__,
-                "tags": ("the public strokes", "a new random seed"),
-            }
-        ),
+            f"{label}, a new random seed: {check} check",
+            (),
+            expected={"checks": (check,), "images": images, "seed": seed},
+            tags=(label, "a new random seed", _CHECK_TAGS[check]),
+        )
+        for images, seed, label in inputs
+        for check in _AUGMENTATION_CHECKS
     ]
 
 
@@ -961,7 +986,7 @@ TASKS = [
         comparator=_augmentation_comparator,
         chapter="chapters/05a_pipelines_augmentation.html#augmentations-that-change-the-label",
         mistakes=_AUGMENTATION_MISTAKES,
-        few_hidden="each case runs the augmentation through Keras layers on many images",
+        deterministic=True,  # no inputs: every case judges the one spec
     ),
     Task(
         "ex05.make_batches",
