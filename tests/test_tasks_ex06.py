@@ -322,14 +322,55 @@ def test_residual_block_with_batch_norm_fails_on_params():
 # --------------------------------------------------------------------------- fine-tuning
 
 
+def test_fine_tuning_has_ten_hidden_cases_in_two_runs_one_aspect_each():
+    task = get_task("ex06.fine_tuning")
+    assert task.deterministic
+    public_classes = {spec[1] for spec in ex06.FT_PUBLIC}
+    for seed in range(20):
+        hidden = task.hidden_cases(np.random.default_rng(seed))
+        assert len(hidden) >= 10
+        inputs = sorted({c.args for c in hidden}, key=repr)
+        assert len(inputs) == 2 and {i[2] for i in inputs} == {"block1", "block2"}
+        assert not {i[1] for i in inputs} & public_classes
+        for args in inputs:
+            parts = [c.expected for c in hidden if c.args == args]
+            assert len(parts) == len(ex06.FT_ASPECTS)
+            # Together the aspects judge the whole report, each a different part of it.
+            whole = ex06._fine_tuning_description(*args)
+            for stage, values in whole.items():
+                keys = [k for p in parts for k in p.get(stage, {}) if k != "output_shape"]
+                assert sorted(keys) == sorted(k for k in values if k != "output_shape")
+
+
+def test_fine_tuning_runs_the_describer_once_per_input_and_hard_coding_earns_nothing():
+    """The self-check, like the grader, runs describe_fine_tuning once per distinct input;
+    an answer that knows only the public reports passes every public case and no hidden one."""
+    from cnncourse.grading.grader import task_points
+
+    task = get_task("ex06.fine_tuning")
+    known = {spec[:4]: ex06._fine_tuning_description(*spec[:4]) for spec in ex06.FT_PUBLIC}
+    calls = []
+
+    def hard_coded(shape, classes, block, lr):
+        calls.append((shape, classes, block, lr))
+        return known.get((shape, classes, block, lr), known[ex06.FT_PUBLIC[0][:4]])
+
+    public = run_task(task.id, hard_coded)
+    assert public.passed and len(public.results) == 10 and len(calls) == 2
+    for seed in range(5):
+        hidden = run_task(task.id, hard_coded, task.hidden_cases(np.random.default_rng(seed)))
+        assert not any(r.passed for r in hidden.results), hidden.to_text()
+        assert task_points(3, [True] * 10, [r.passed for r in hidden.results]) == 0
+
+
 def test_fine_tuning_reference_counts_match_keras():
     # The arithmetic of the task module against the parameter counts Keras reports.
-    for case in get_task("ex06.fine_tuning").public_cases():
-        shape, classes, block, _ = case.args
+    for shape, classes, block, lr, _ in ex06.FT_PUBLIC:
+        expected = ex06._fine_tuning_description(shape, classes, block, lr)
         base = tiny_base(shape)
         model = build_transfer_model(base, classes)
-        assert model.count_params() == (case.expected["feature_extraction"]["trainable"]
-                                        + case.expected["feature_extraction"]["non_trainable"])
+        assert model.count_params() == (expected["feature_extraction"]["trainable"]
+                                        + expected["feature_extraction"]["non_trainable"])
 
 
 def _stage2_unfreezing_batch_norm_too(model, base, block, learning_rate):
@@ -390,10 +431,13 @@ def test_fine_tuning_mistakes_fail_with_their_named_hint(stage1, stage2, key, mi
     def wrong(*args):
         return describe_fine_tuning(*args, stage1=stage1, stage2=stage2)
 
-    report = run_task("ex06.fine_tuning", wrong)
-    assert not report.passed
-    assert {r.mistake for r in report.results if not r.passed} == {mistake}, report.to_text()
+    checked = run_task("ex06.fine_tuning", wrong)
+    assert not checked.passed
+    assert {r.mistake for r in checked.results if not r.passed} == {mistake}, checked.to_text()
+    # One slip costs the aspects it breaks, not the task: the other aspects still pass.
+    assert sum(r.passed for r in checked.results) >= 4, checked.to_text()
     case = get_task("ex06.fine_tuning").public_cases()[0]
     report = wrong(*case.args)
+    expected = ex06._fine_tuning_description(*case.args)
     stage = "feature_extraction" if key == "base_changed" else "fine_tuning"
-    assert report[stage][key] != case.expected[stage][key], report
+    assert report[stage][key] != expected[stage][key], report

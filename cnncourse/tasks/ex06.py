@@ -48,7 +48,14 @@ each, and reports plain data. It catches: a base left trainable during feature e
 a batch normalisation layer unfrozen with its block (it then updates its moving
 statistics); unfreezing the whole base instead of the top block; no
 recompile after changing ``trainable`` (the old learning rate, and nothing in the base
-changes); a learning rate other than the one asked for.
+changes); a learning rate other than the one asked for. Each input is judged in five cases,
+one per aspect of the report (:data:`FT_ASPECTS`: the first stage; which layers of the
+base change; the parameter counts; the batch normalisation statistics; the learning rate),
+so that one slip costs one or two aspects, not the task; every case also checks the head's
+output shape, which depends on the input, so an answer that ignores its input fails every
+hidden case. ``describe_fine_tuning`` seeds everything it draws, so the task is
+``deterministic``: the five cases of one input share one run (about 0.7 CPU-seconds), and
+the ten hidden cases cost two runs, as the two whole-report cases did before.
 
 Batch normalisation in inference mode: in Keras 3 an outer ``fit`` passes ``training=True``
 down to every layer, overriding a ``training=False`` given when the base was called in the
@@ -494,29 +501,90 @@ def _fine_tuning_description(
     }
 
 
-def _ft_case(shape, classes: int, block: str, lr: float, label: str = "") -> Case:
+#: The aspects of the report that the fine-tuning cases judge one at a time, by stage and
+#: key, and how a case names them. Every case also checks the head's output shape, which
+#: depends on the input: an answer that ignores its input fails every hidden case.
+FT_ASPECTS = {
+    "feature_extraction": (
+        "feature extraction trains the new head only",
+        {"feature_extraction": ("trainable", "non_trainable", "base_changed")},
+    ),
+    "top_block": (
+        "fine-tuning changes the top block's convolution only",
+        {"fine_tuning": ("changed_layers",)},
+    ),
+    "counts": (
+        "fine-tuning's trainable and frozen parameter counts",
+        {"fine_tuning": ("trainable", "non_trainable")},
+    ),
+    "batch_norm": (
+        "batch normalisation keeps its moving statistics",
+        {"fine_tuning": ("bn_statistics_updated",)},
+    ),
+    "learning_rate": (
+        "recompiled at the learning rate asked for",
+        {"fine_tuning": ("learning_rate",)},
+    ),
+}
+
+
+def _ft_aspect(report: dict, aspect: str) -> dict:
+    """The part of a full report that ``aspect`` judges, with the head's output shape."""
+    part: dict = {
+        "feature_extraction": {"output_shape": report["feature_extraction"]["output_shape"]}
+    }
+    for stage, keys in FT_ASPECTS[aspect][1].items():
+        part.setdefault(stage, {}).update({key: report[stage][key] for key in keys})
+    return part
+
+
+def _ft_tags(shape, block: str) -> tuple[str, ...]:
+    """Properties of a hidden input that a failed case may name (never its values)."""
+    colour = "colour images" if shape[2] == 3 else "greyscale images"
+    top = "the first block unfrozen" if block == "block1" else "the second block unfrozen"
+    return colour, top
+
+
+def _ft_cases_for(
+    shape, classes: int, block: str, lr: float, label: str = "", hidden: bool = False
+) -> list[Case]:
+    """One case per aspect of the report for one input: five cases, one run of the answer
+    (the task is ``deterministic``: ``describe_fine_tuning`` seeds everything it draws)."""
     name = label or f"input {shape}, {classes} classes, unfreeze {block}, learning rate {lr:g}"
-    return Case(
-        name,
-        (shape, classes, block, lr),
-        expected=_fine_tuning_description(shape, classes, block, lr),
-    )
-
-
-def _ft_cases() -> list[Case]:
+    report = _fine_tuning_description(shape, classes, block, lr)
     return [
-        _ft_case((8, 8, 1), 5, "block2", 1e-4, "greyscale 8x8, 5 classes, top block block2"),
-        _ft_case((12, 12, 3), 3, "block1", 1e-5, "colour 12x12, 3 classes, unfreeze block1"),
+        Case(
+            f"{name}: {text}",
+            (shape, classes, block, lr),
+            expected=_ft_aspect(report, aspect),
+            tags=(*_ft_tags(shape, block), f"{text} checked") if hidden else (),
+        )
+        for aspect, (text, _) in FT_ASPECTS.items()
     ]
 
 
+#: The inputs of the public cases; hidden inputs have other numbers of classes.
+FT_PUBLIC = (
+    ((8, 8, 1), 5, "block2", 1e-4, "greyscale 8x8, 5 classes, top block block2"),
+    ((12, 12, 3), 3, "block1", 1e-5, "colour 12x12, 3 classes, unfreeze block1"),
+)
+
+
+def _ft_cases() -> list[Case]:
+    return [case for spec in FT_PUBLIC for case in _ft_cases_for(*spec)]
+
+
 def _ft_hidden(rng: np.random.Generator) -> list[Case]:
+    """Two random inputs, one per block, with numbers of classes the public cases do not
+    use, each judged on the five aspects: ten cases, two runs of the answer."""
+    public_classes = {spec[1] for spec in FT_PUBLIC}
     cases = []
-    for _ in range(2):
+    for block in rng.permutation(["block1", "block2"]):
         side = int(rng.integers(4, 17))
         shape = (side, side, int(rng.choice([1, 3])))
         lr = float(rng.choice([1e-5, 3e-5, 1e-4, 3e-4]))
-        cases.append(_ft_case(shape, int(rng.integers(2, 11)), f"block{rng.integers(1, 3)}", lr))
+        classes = int(rng.choice([k for k in range(2, 11) if k not in public_classes]))
+        cases += _ft_cases_for(shape, classes, str(block), lr, hidden=True)
     return cases
 
 
@@ -615,10 +683,7 @@ TASKS = [
         _ft_hidden,
         chapter="chapters/06b_transfer_learning.html#two-ways-to-reuse-a-pretrained-network",
         mistakes=FINE_TUNING_MISTAKES,
-        few_hidden=(
-            "each case builds two models and trains each for a step, about 0.7 CPU-seconds "
-            "(ten cases would add about 7 s to every grading)"
-        ),
+        deterministic=True,  # five cases judge aspects of one seeded run
     ),
 ]
 
