@@ -13,6 +13,7 @@ Run ``python bench/hint_bench.py``; it prints one line per bug and the two share
 
 from __future__ import annotations
 
+import functools
 import sys
 import textwrap
 
@@ -826,6 +827,85 @@ BUGS += [
 ]
 
 
+# Exercise 11: train_segmenter, each bug one classic mistake of training a segmenter. A
+# small two-convolution network (not the notebook's U-Net) keeps each training to a second or
+# two; the mistakes are the ones the grader can see on the saved model.
+_SEGMENTER = """
+import keras
+from keras import layers
+
+
+def f(images, masks, epochs=10, seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape={shape})
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    outputs = {head}
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate={lr}), loss={loss})
+    {fit}
+    return model
+"""
+
+
+def _segmenter(
+    shape="(None, None, 1)",
+    head='layers.Conv2D(4, 1, activation="softmax")(x)',
+    lr="3e-3",
+    loss='"sparse_categorical_crossentropy"',
+    fit="model.fit(images, masks, epochs=epochs, batch_size=16, verbose=0)",
+):
+    return _SEGMENTER.format(shape=shape, head=head, lr=lr, loss=loss, fit=fit)
+
+
+BUGS += [
+    (
+        "ex11.train_segmenter",
+        "dense_head",
+        _segmenter(
+            shape="(24, 24, 1)",
+            head="layers.Dense(24 * 24 * 4)(layers.Dense(64)(layers.Flatten()(x)))\n"
+            "    outputs = layers.Softmax()(layers.Reshape((24, 24, 4))(outputs))",
+        ),
+    ),
+    ("ex11.train_segmenter", "fixed_input_shape", _segmenter(shape="(24, 24, 1)")),
+    (
+        "ex11.train_segmenter",
+        "wrong_channels",
+        _segmenter(head='layers.Conv2D(5, 1, activation="softmax")(x)'),
+    ),
+    (
+        "ex11.train_segmenter",
+        "logits_output",
+        _segmenter(
+            head="layers.Conv2D(4, 1)(x)",
+            loss="keras.losses.SparseCategoricalCrossentropy(from_logits=True)",
+        ),
+    ),
+    (
+        "ex11.train_segmenter",
+        "sigmoid_output",
+        _segmenter(head='layers.Conv2D(4, 1, activation="sigmoid")(x)'),
+    ),
+    (
+        "ex11.train_segmenter",
+        "softmax_axis",
+        _segmenter(head="layers.Softmax(axis=1)(layers.Conv2D(4, 1)(x))"),
+    ),
+    ("ex11.train_segmenter", "not_trained", _segmenter(fit="pass")),
+    (
+        "ex11.train_segmenter",
+        "too_few_steps",
+        _segmenter(fit="model.fit(images, masks, epochs=1, batch_size=16, verbose=0)"),
+    ),
+    (
+        "ex11.train_segmenter",
+        "inputs_rescaled",
+        _segmenter(fit="model.fit(images / 255.0, masks, epochs=epochs, batch_size=16, verbose=0)"),
+    ),
+]
+
+
 def compile_bug(source: str):
     """The function ``f`` a bug's source defines (namespace: ``np`` only)."""
     namespace: dict = {"np": np}
@@ -833,7 +913,8 @@ def compile_bug(source: str):
     return namespace["f"]
 
 
-def diagnose(task_id: str, source: str, key: bytes = bytes(32)) -> set[str]:
+@functools.cache  # the same bug, diagnosed again (by main() after the tests), costs nothing
+def diagnose(task_id: str, source: str, key: bytes = bytes(32)) -> frozenset[str]:
     """The mistake ids named on the failing cases (public and hidden) of one bug."""
     from cnncourse.exercise import run_cases
     from cnncourse.grading.secret import task_rng
@@ -843,7 +924,7 @@ def diagnose(task_id: str, source: str, key: bytes = bytes(32)) -> set[str]:
     fn = compile_bug(source)
     cases = list(task.public_cases()) + list(task.hidden_cases(task_rng(key, task_id)))
     report = run_cases(task, fn, cases)
-    return {r.mistake for r in report.results if not r.passed and r.mistake}
+    return frozenset(r.mistake for r in report.results if not r.passed and r.mistake)
 
 
 def main() -> int:

@@ -239,22 +239,43 @@ def test_no_held_out_scene_reaches_the_students_code():
     for case in get_task(TRAIN).public_cases() + ex11._train_hidden(np.random.default_rng(0)):
         images = case.args[0]
         assert images.shape[1:] == (ex11.TRAIN_SIZE, ex11.TRAIN_SIZE, 1)
-        if case.expected["check"] == "iou":
-            held = make_scenes(
-                5,
-                ex11.HELD_OUT_SIZE,
-                max_objects=ex11.HELD_OUT_OBJECTS,
-                seed=case.expected["seed"],
-            )
+        if case.expected["check"] != "shape":
+            held = make_scenes(5, case.expected["size"], seed=case.expected["seed"])
             assert held.images.shape[1] != images.shape[1]
 
 
-def test_the_hidden_case_renames_the_object_classes_of_both_sets_alike():
-    (case,) = ex11._train_hidden(np.random.default_rng(3))
-    label_map = np.asarray(case.expected["label_map"])
+def test_the_hidden_cases_judge_one_training_in_at_least_ten_ways():
+    """One training (equal inputs run once in the grader), ten or more different measures."""
+    from cnncourse.grading.grader import _run_once
+    from cnncourse.grading.wire import encode
+
+    for seed in SEEDS:
+        hidden = get_task(TRAIN).hidden_cases(np.random.default_rng(seed))
+        assert len(hidden) >= 10
+        once, _ = _run_once([encode((tuple(c.args), dict(c.kwargs))) for c in hidden])
+        assert len(once) == 1, "every hidden case judges the same trained model"
+        expectations = [ex11._key(c.expected) for c in hidden]
+        assert len(set(expectations)) == len(hidden)
+        checks = {c.expected["check"] for c in hidden}
+        assert checks == {"iou", "class_iou", "loss"}
+        iou_sets = [
+            (c.expected["seed"], c.expected["size"]) for c in hidden if "target" in c.expected
+        ]
+        sizes = {size for _, size in iou_sets}
+        assert len(sizes) >= 3 and ex11.TRAIN_SIZE not in sizes
+        crops = [c for c in hidden if c.expected.get("height", 0) != c.expected.get("width", 0)]
+        assert len(crops) == 1, "one case shows non-square images"
+        for case in hidden:
+            assert case.tags and not any(ch.isdigit() for tag in case.tags for ch in tag)
+
+
+def test_the_hidden_cases_rename_the_object_classes_of_both_sets_alike():
+    hidden = ex11._train_hidden(np.random.default_rng(3))
+    label_maps = {tuple(c.expected["label_map"]) for c in hidden}
+    (label_map,) = label_maps
     assert label_map[0] == 0 and sorted(label_map) == [0, 1, 2, 3]
-    assert not np.array_equal(label_map, np.arange(4))
-    _, masks, epochs, _ = case.args
+    assert label_map != (0, 1, 2, 3)
+    _, masks, epochs, _ = hidden[0].args
     assert set(np.unique(masks)) <= {0, 1, 2, 3} and epochs == ex11.EPOCHS
 
 
@@ -339,3 +360,116 @@ def test_the_notebook_states_the_numbers_the_grader_uses():
     assert f"at least {ex11.TARGET} on {ex11.HELD_OUT_SCENES} held-out scenes" in text
     assert f"**{ex11.HELD_OUT_SIZE}×{ex11.HELD_OUT_SIZE}**" in text
     assert f"epochs: int = {ex11.EPOCHS}" in text
+    hidden = ex11._train_hidden(np.random.default_rng(0))
+    assert f"model in {len(hidden)} hidden cases" in text
+    targets = ex11.HIDDEN_IOU_TARGETS
+    assert {7: "seven"}.get(len(targets), "?") + " sets of held-out scenes" in text
+    assert f"bars from {min(targets)} to {max(targets)}" in text
+
+
+# --------------------------------------------------------------------------- named mistakes
+
+
+def _net(shape=(None, None, 1), head="softmax", compiled=True, steps=0):
+    """A small untrained segmenter with one classic mistake in its head (built in a moment)."""
+    inputs = keras.Input(shape=shape)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    if head == "dense":
+        x = keras.layers.Flatten()(keras.layers.Conv2D(1, 1)(x))
+        outputs = keras.layers.Softmax()(
+            keras.layers.Reshape((*shape[:2], 4))(keras.layers.Dense(shape[0] * shape[1] * 4)(x))
+        )
+    elif head == "channels":
+        outputs = keras.layers.Conv2D(5, 1, activation="softmax")(x)
+    elif head == "logits":
+        outputs = keras.layers.Conv2D(4, 1)(x)
+    elif head == "softmax_axis":
+        outputs = keras.layers.Softmax(axis=1)(keras.layers.Conv2D(4, 1)(x))
+    elif head == "background":  # the majority class everywhere, whatever the image
+        out = keras.layers.Conv2D(4, 1, activation="softmax")
+        outputs = out(x)
+        out.set_weights([np.zeros((1, 1, 4, 4), "float32"), np.array([6, 0, 0, 0], "float32")])
+    else:
+        outputs = keras.layers.Conv2D(4, 1, activation=head)(x)
+    model = keras.Model(inputs, outputs)
+    if compiled:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.optimizer.build(model.trainable_variables)
+        model.optimizer.iterations.assign(steps)  # as if trained for that many steps
+    return model
+
+
+MISTAKE_MODELS = {
+    "dense_head": ({"shape": (24, 24, 1), "head": "dense"}, "shape"),
+    "fixed_input_shape": ({"shape": (24, 24, 1)}, "shape"),
+    "wrong_channels": ({"head": "channels"}, "shape"),
+    "logits_output": ({"head": "logits"}, "shape"),
+    "sigmoid_output": ({"head": "sigmoid"}, "shape"),
+    "softmax_axis": ({"head": "softmax_axis"}, "shape"),
+    "not_trained": ({}, "hidden"),
+    "too_few_steps": ({"steps": 63}, "hidden"),
+    "background_only": ({"head": "background", "steps": 630}, "hidden"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKE_MODELS))
+def test_a_classic_mistake_gets_its_hint_in_the_self_check_and_in_the_feedback(tmp_path, mistake):
+    """The same verdict in both routes: the self-check's (the returned model) and the
+    grader's (the evaluator's marked verdict on the saved file, turned into the feedback)."""
+    import base64
+
+    from cnncourse.exercise import split_verdict
+    from cnncourse.grading.artifacts import VERDICT
+    from cnncourse.grading.assignment import load_assignment
+    from cnncourse.grading.grader import _judge
+
+    options, where = MISTAKE_MODELS[mistake]
+    task = get_task(TRAIN)
+    hint = next(m.hint for m in task.mistakes if m.id == mistake)
+    public = task.public_cases()
+    case = public[0] if where == "shape" else task.hidden_cases(np.random.default_rng(5))[0]
+    model = _net(**options)
+
+    message, named = task.judge(case, model)
+    assert named == mistake and message.endswith(f"Looks like a classic mistake: {hint}")
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    verdict = ex11.evaluate_segmenter(str(path), case)
+    assert split_verdict(verdict) == (message.split(". Looks like")[0], mistake)
+    graded = next(t for t in load_assignment("ex11").tasks if t.id == TRAIN)
+    event = {"artifact": base64.b64encode(path.read_bytes()).decode(), VERDICT: verdict}
+    feedback, named = _judge(graded, case, event, hidden=where == "hidden")
+    assert named == mistake and feedback.endswith(f"Looks like a classic mistake: {hint}")
+    if where == "hidden":  # properties, never values
+        assert feedback.startswith("wrong result for an input with " + ", ".join(case.tags))
+        values = (str(case.expected["seed"]), f"{case.expected['target']:.2f}", "scenes:")
+        assert not any(v in feedback for v in values), feedback
+
+
+def test_a_model_that_ignores_its_data_fails_every_hidden_case(tmp_path):
+    """Untrained, or the majority class everywhere: no hidden case passes, whatever it checks."""
+    hidden = get_task(TRAIN).hidden_cases(np.random.default_rng(6))
+    for options in ({"compiled": False}, {"head": "background", "steps": 630}):
+        path = tmp_path / "model.keras"
+        _net(**options).save(path)
+        verdicts = [ex11.evaluate_segmenter(str(path), case) for case in hidden]
+        assert all(verdicts), options
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("draw", [21, 22])
+def test_the_solution_passes_every_hidden_case_with_a_margin(sources, tmp_path, draw):
+    """One hidden training of the solution (about 11 CPU-seconds), judged in all twelve ways:
+    every IoU at least 0.08 above its bar, the cross-entropy at most a third of its bound
+    (the module docstring gives the spread over more draws)."""
+    hidden = get_task(TRAIN).hidden_cases(np.random.default_rng(draw))
+    path = tmp_path / "model.keras"
+    _answers(sources)["train_segmenter"](*hidden[0].args).save(path)
+    assert [ex11.evaluate_segmenter(str(path), case) for case in hidden] == [None] * len(hidden)
+    for case in hidden:
+        value, _, _ = ex11._score(ex11._MEMO.model, case.expected)
+        if case.expected["check"] == "loss":
+            assert value <= case.expected["max_loss"] / 3, case.name
+        else:
+            assert value >= case.expected["target"] + 0.08, case.name
