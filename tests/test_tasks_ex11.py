@@ -463,9 +463,12 @@ def test_the_solution_passes_every_hidden_case_with_a_margin(sources, tmp_path, 
     """One hidden training of the solution (about 11 CPU-seconds), judged in all twelve ways:
     every IoU at least 0.08 above its bar, the cross-entropy at most a third of its bound
     (the module docstring gives the spread over more draws)."""
+    from cnncourse.exercise import split_verdict
+
     hidden = get_task(TRAIN).hidden_cases(np.random.default_rng(draw))
     path = tmp_path / "model.keras"
-    _answers(sources)["train_segmenter"](*hidden[0].args).save(path)
+    model = _answers(sources)["train_segmenter"](*hidden[0].args)
+    model.save(path)
     assert [ex11.evaluate_segmenter(str(path), case) for case in hidden] == [None] * len(hidden)
     for case in hidden:
         value, _, _ = ex11._score(ex11._MEMO.model, case.expected)
@@ -473,3 +476,25 @@ def test_the_solution_passes_every_hidden_case_with_a_margin(sources, tmp_path, 
             assert value <= case.expected["max_loss"] / 3, case.name
         else:
             assert value >= case.expected["target"] + 0.08, case.name
+
+    # The same trained model, altered into two classic mistakes that only a trained model
+    # shows: it names the objects with other classes (its object channels rotated), or it
+    # works only on images divided by 255 (its first kernel scaled up).
+    first = next(layer for layer in model.layers if layer.get_weights())
+    last = model.layers[-1]
+    kernel, bias = last.get_weights()
+    rotate = [0, 2, 3, 1]
+    for mistake, layer, weights in (
+        ("classes_mismatched", last, [kernel[..., rotate], bias[rotate]]),
+        ("inputs_rescaled", first, [w * 255.0 if w.ndim > 1 else w for w in first.get_weights()]),
+    ):
+        saved = layer.get_weights()
+        layer.set_weights(weights)
+        model.save(path)
+        layer.set_weights(saved)
+        top = max(ex11.HIDDEN_IOU_TARGETS)
+        case = next(
+            c for c in hidden if c.expected["check"] == "iou" and c.expected["target"] == top
+        )
+        verdict = ex11.evaluate_segmenter(str(path), case)
+        assert split_verdict(verdict)[1] == mistake, verdict
