@@ -199,6 +199,82 @@ def test_the_script_task_is_deterministic(fixed_script):
     assert a1 == a2
 
 
+def test_the_script_runs_once_per_input_and_each_run_is_judged_on_both_aspects(fixed_script):
+    """Twelve hidden cases cost six runs of the script (as the six whole-result cases did);
+    each run is judged on the test accuracy and on the log loss."""
+    task = get_task("ex10.fix_training_script")
+    assert task.deterministic
+    hidden = task.hidden_cases(np.random.default_rng(5))
+    assert len(hidden) >= 10
+    runs: dict[bytes, list[str]] = {}
+    for case in hidden:
+        key = b"".join(np.asarray(a).tobytes() for a in case.args)
+        runs.setdefault(key, []).append(case.expected["aspect"])
+    assert len(runs) == 6 and all(sorted(v) == sorted(ex10.SCRIPT_ASPECTS) for v in runs.values())
+    assert sum(case.expected["shifted"] for case in hidden) == 6
+    calls = []
+    report = run_task(task.id, lambda *a: calls.append(1) or fixed_script(*a), cases=hidden)
+    assert report.passed and len(calls) == 6, report.to_text()
+    public = run_task(task.id, lambda *a: calls.append(1) or fixed_script(*a))
+    assert public.passed and len(calls) == 8
+    assert len(task.public_cases()[0].args) == 4, "the first run uses the default seed"
+
+
+def _points(fn) -> float:
+    from cnncourse.grading.grader import task_points
+
+    task = get_task("ex10.fix_training_script")
+    public = run_task(task.id, fn)
+    hidden = run_task(task.id, fn, cases=task.hidden_cases(np.random.default_rng(6)))
+    return task_points(
+        task.points, [r.passed for r in public.results], [r.passed for r in hidden.results]
+    )
+
+
+@pytest.mark.parametrize(
+    ("bug", "points"),
+    [
+        ("labels shuffled apart", 0.0),  # nothing is right
+        ("another normalisation at inference", 0.0),  # accuracy and log loss both off
+        ("softmax twice", 0.0),  # it also runs in training: about 78 %, near-uniform rows
+        ("test data in training", 2.0),  # right with true test labels, wrong with shifted
+    ],
+)
+def test_a_planted_bug_costs_the_aspects_and_runs_it_spoils(bug, points):
+    old, new, _ = BUGS[bug]
+    source = _cell_source("train_and_evaluate")
+    assert _points(_define(source.replace(old, new), "train_and_evaluate")) == points
+
+
+def test_a_wrong_reported_accuracy_costs_the_accuracy_cases_only(fixed_script):
+    def misreported(*args):
+        probabilities, accuracy = fixed_script(*args)
+        return probabilities, accuracy / 2
+
+    assert _points(misreported) == 2.0
+
+
+def test_answers_that_ignore_the_training_earn_nothing(fixed_script):
+    """Uniform probabilities with a consistent reported accuracy, and the public results
+    looked up by input, pass no hidden case."""
+    task = get_task("ex10.fix_training_script")
+
+    def uniform(x_train, y_train, x_test, y_test, seed=0):
+        p = np.full((len(x_test), 10), 0.1)
+        return p, float(np.mean(p.argmax(axis=1) == y_test))
+
+    known = {
+        b"".join(np.asarray(a).tobytes() for a in c.args): fixed_script(*c.args)
+        for c in task.public_cases()
+    }
+
+    def looked_up(*args):
+        return known.get(b"".join(np.asarray(a).tobytes() for a in args), uniform(*args))
+
+    assert run_task(task.id, looked_up).passed
+    assert _points(uniform) == 0.0 and _points(looked_up) == 0.0
+
+
 def test_the_notebook_states_the_numbers_the_grader_uses():
     text = SOLUTION.read_text(encoding="utf-8")
     assert f"{ex10.TARGET_ACCURACY:.0%}".replace("%", " %") in text
