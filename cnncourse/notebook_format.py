@@ -8,6 +8,11 @@ An exercise notebook marks its graded cells with metadata under the key ``"cnnco
   ``check("exNN.name", function)``;
 - a cell may carry ``{"instructor": true}`` (removed from the student version).
 
+The *setup cell* (the code before the first task) holds the imports. The one course
+module a task cell may use is ``cnncourse.checking``'s ``check``, which the grader
+replaces by its own; a setup cell may also import names from the course modules of
+:data:`SANDBOX_MODULES`, which the grader provides inside its sandbox.
+
 Everything else that reads notebooks (the generator :mod:`cnncourse.assign`, the grader's
 template and submission readers) goes through these functions, so the format is defined
 once. :func:`to_python` turns a cell written for IPython (magics such as ``%time`` and
@@ -36,6 +41,7 @@ from typing import Any
 __all__ = [
     "CHECK_CALL",
     "KEY",
+    "SANDBOX_MODULES",
     "binds",
     "check_calls",
     "check_id",
@@ -51,6 +57,13 @@ __all__ = [
 KEY = "cnncourse"
 CHECK_CALL = re.compile(r"""check\(\s*["']([\w.]+)["']\s*,\s*([A-Za-z_]\w*)\s*\)""")
 INSTRUCTOR_TAG = "instructor-only"
+#: The course modules the grader provides inside its sandbox, where the course package
+#: (which ships the reference solutions) is hidden. A notebook's setup cell may import
+#: names from them, ``from cnncourse.describe import describe_model``, and the grader runs
+#: the module's own source in the sandbox to define those names
+#: (:mod:`cnncourse.grading.assignment`). Each is self-contained: it imports nothing from
+#: the course and holds no solution.
+SANDBOX_MODULES = ("cnncourse.describe",)
 #: Cell magics whose body Jupyter runs as ordinary code (timing or capturing it).
 _RUNNING_CELL_MAGICS = ("time", "timeit", "capture", "prun")
 

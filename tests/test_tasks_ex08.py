@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from cnncourse.checking import run_task
+from cnncourse.describe import describe_tuner_model
 from cnncourse.tasks import ex08, get_task, tasks_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def _describe(source: str, *replacements: tuple[str, str]):
     for old, new in replacements:
         assert old in source, f"the solution no longer contains {old!r}"
         source = source.replace(old, new)
-    namespace: dict = {"np": np}
+    namespace: dict = {"np": np, "describe_tuner_model": describe_tuner_model}  # the setup cell's
     exec(compile(source, "ex08-answer", "exec"), namespace)
     return namespace["describe_hypermodel"]
 

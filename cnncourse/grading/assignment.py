@@ -4,7 +4,9 @@ The *template* is the generated student notebook (``exercises/exNN_<topic>.ipynb
 is missing, the student version is generated on the fly from ``solutions/``). From it the
 grader takes the order of the task cells, the name of the function each task asks for (from
 its check cell ``check("exNN.name", name)``) and the imports of the setup cell (all but
-``cnncourse``) and the course's example cells (which the grader does not run unchanged).
+``cnncourse``, whose modules of :data:`~cnncourse.notebook_format.SANDBOX_MODULES` the
+grader provides in its sandbox from their source) and the course's example cells (which
+the grader does not run unchanged).
 The cases, limits and artifacts come from the exercise its task module declares
 (:class:`cnncourse.exercise.Exercise`).
 
@@ -27,10 +29,17 @@ from pathlib import Path
 from cnncourse import notebook_format as fmt
 from cnncourse.exercise import Task
 from cnncourse.grading.artifacts import ArtifactSpec
-from cnncourse.grading.static import function_names
+from cnncourse.grading.static import check_answer, function_names
 from cnncourse.grading.submission import read_notebook
 
-__all__ = ["Assignment", "AssignmentError", "GradedTask", "find_template", "load_assignment"]
+__all__ = [
+    "Assignment",
+    "AssignmentError",
+    "GradedTask",
+    "find_template",
+    "load_assignment",
+    "sandbox_source",
+]
 
 GRADER_VERSION = "2"
 CHECK_CALL = fmt.CHECK_CALL
@@ -107,8 +116,91 @@ def find_template(name: str, root: Path | None = None) -> tuple[Path, bytes]:
     )
 
 
+#: Defines, in the sandbox, a fresh module from a course module's source (one of
+#: :data:`cnncourse.notebook_format.SANDBOX_MODULES`) and returns the names asked for.
+_PROVIDE = """\
+def _cnncourse_provide(name, source, names):
+    import types
+
+    module = types.ModuleType(name)
+    exec(compile(source, "<" + name + ">", "exec"), module.__dict__)
+    return [module.__dict__[n] for n in names]
+"""
+
+
+def sandbox_source(module: str) -> str:
+    """The source of a course module the grader provides in its sandbox, checked.
+
+    Raises
+    ------
+    AssignmentError
+        If ``module`` is not in :data:`~cnncourse.notebook_format.SANDBOX_MODULES`, or its
+        source imports the course package (it would fail in the sandbox, which hides it).
+
+    Examples
+    --------
+    >>> "def describe_model(" in sandbox_source("cnncourse.describe")
+    True
+    """
+    if module not in fmt.SANDBOX_MODULES:
+        raise AssignmentError(
+            f"{module} is not provided in the grader's sandbox (notebook_format.SANDBOX_MODULES)"
+        )
+    source = inspect.getsource(importlib.import_module(module))
+    problems = check_answer(source)
+    if problems:
+        raise AssignmentError(f"{module} cannot run in the grader's sandbox: {'; '.join(problems)}")
+    return source
+
+
+def _exports(source: str) -> set[str]:
+    """The names a module's ``__all__`` lists (a literal list or tuple)."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def _provide(node: ast.ImportFrom) -> str:
+    """The preamble's stand-in for ``from <sandbox module> import names``."""
+    module = node.module or ""
+    source = sandbox_source(module)
+    exported = _exports(source)
+    unknown = [a.name for a in node.names if a.name not in exported]
+    if unknown:
+        raise AssignmentError(
+            f"the setup cell imports {', '.join(unknown)} from {module}, which exports "
+            f"{', '.join(sorted(exported))} (import names, not *)"
+        )
+    targets = ", ".join(a.asname or a.name for a in node.names)
+    names = [a.name for a in node.names]
+    return f"{targets}, = _cnncourse_provide({module!r}, {source!r}, {names!r})"
+
+
 def _preamble(cells: list[dict]) -> str:
-    """The import statements of the code cells before the first task (minus cnncourse)."""
+    """What the worker runs before a submission's cells: the setup cell's imports.
+
+    The import statements of the code cells before the first task, in order. Imports of
+    the course package are left out (the sandbox hides it), except ``from <module> import
+    names`` of a module of :data:`~cnncourse.notebook_format.SANDBOX_MODULES`: it becomes
+    code that runs that module's source in a fresh module object and binds exactly those
+    names, so the student's kernel and the grader's sandbox run the same code.
+
+    Examples
+    --------
+    >>> cells = [{"cell_type": "code", "metadata": {}, "source":
+    ...           "import keras\\nfrom cnncourse.checking import check\\n"
+    ...           "from cnncourse.describe import describe_model as describe"}]
+    >>> text = _preamble(cells)
+    >>> [line for line in text.splitlines() if line.startswith("import")]
+    ['import numpy as np', 'import keras']
+    >>> namespace = {}
+    >>> exec(text, namespace)
+    >>> namespace["describe"].__name__, "describe_layers" in namespace, "check" in namespace
+    ('describe_model', False, False)
+    """
     lines = []
     for cell in cells:
         if cell["cell_type"] != "code":
@@ -122,15 +214,24 @@ def _preamble(cells: list[dict]) -> str:
         for node in tree.body:
             if isinstance(node, ast.Import):
                 names = [a for a in node.names if a.name.split(".")[0] != "cnncourse"]
+                provided = [a.name for a in node.names if a.name in fmt.SANDBOX_MODULES]
+                if provided:
+                    raise AssignmentError(
+                        f"write `from {provided[0]} import <names>` in the setup cell: the "
+                        "grader's sandbox provides names of it, not the package"
+                    )
                 if names:
                     lines.append(ast.unparse(ast.Import(names=names)))
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] not in (
-                "cnncourse",
-                "__future__",
-            ):
-                lines.append(ast.unparse(node))
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level == 0 and module in fmt.SANDBOX_MODULES:
+                    lines.append(_provide(node))
+                elif module.split(".")[0] not in ("cnncourse", "__future__"):
+                    lines.append(ast.unparse(node))
     if "import numpy as np" not in lines:
         lines.insert(0, "import numpy as np")
+    if any("= _cnncourse_provide(" in line for line in lines):
+        lines = [_PROVIDE, *lines, "del _cnncourse_provide"]
     return "\n".join(lines)
 
 
@@ -217,9 +318,9 @@ def load_assignment(
         graded.append(
             GradedTask(registry[task_id], fn, task_cells[task_id], (artifacts or {}).get(task_id))
         )
-    return Assignment(
-        name, graded, _preamble(cells), digest.hexdigest()[:16], path, given=frozenset(given)
-    )
+    preamble = _preamble(cells)
+    digest.update(preamble.encode())  # the source of the modules it provides included
+    return Assignment(name, graded, preamble, digest.hexdigest()[:16], path, given=frozenset(given))
 
 
 def grading_limits(exercise: str, **overrides: float | int | None):

@@ -1,25 +1,18 @@
-"""The shared toolkit of the tasks whose answer is a Keras model that the student *builds*.
+"""Compare built Keras models with their specification: the grading half of the toolkit.
 
 Exercises 4 (``build_cnn``), 6 (``vgg_block``, ``residual_block``) and 8
-(``build_hypermodel``) grade a built model through one layer-description format, the one
-:func:`describe_model` computes from a real model and :func:`layer_row` writes down
-without Keras: after the input, one dict per layer ::
+(``build_hypermodel``), whose answer is a Keras model the student *builds*, grade it
+through one layer-description format: after the input, one dict per layer ::
 
     {"class": "Conv2D", "output_shape": [28, 28, 32], "params": 320,
      "activation": "relu", "rate": None}
 
-(``output_shape`` without the batch axis; ``activation`` the function's name, ``None`` for
-a layer without one; ``rate`` a dropout rate, else ``None``). The expected descriptions,
-computed by the task modules from the layer arithmetic, never need TensorFlow in the
-grading parent.
-
-The describing functions run in the student's process, called by the notebook's given
-``describe_...`` function. The grader's sandbox does not contain the course package (it
-ships the reference solutions), so a given cell cannot import them: it holds them verbatim
-(:data:`NOTEBOOK_COPIES`, written by :func:`notebook_copy`), and
-``tests/test_keras_models.py`` pins the copies to this module's code, character for
-character, so the self-check, the grader's child and the tests describe a model with the
-same code in every exercise.
+The describing half runs in the student's process and is :mod:`cnncourse.describe`
+(:func:`~cnncourse.describe.describe_model` computes a description from a real model,
+:func:`~cnncourse.describe.layer_row` writes one down without Keras); it is self-contained
+so that the grader can provide it inside its sandbox, and this module re-exports it. The
+expected descriptions, computed by the task modules from the layer arithmetic
+(:func:`conv_params`), never need TensorFlow in the grading parent.
 
 :func:`compare_layers` compares a description with the expected one on *aspects* (the
 layers in order with their dropout rates, the output shapes, the parameter counts, the
@@ -46,6 +39,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cnncourse.describe import (
+    LAYER_KEYS,
+    describe_block,
+    describe_layers,
+    describe_model,
+    describe_residual,
+    describe_tuner_model,
+    layer_row,
+)
 from cnncourse.exercise import compare
 
 __all__ = [
@@ -54,16 +56,12 @@ __all__ = [
     "compare_layers",
     "conv_params",
     "describe_block",
-    "describe_tuner_model",
     "describe_layers",
     "describe_model",
     "describe_residual",
+    "describe_tuner_model",
     "layer_row",
-    "notebook_copy",
 ]
-
-#: The keys of one layer's description, in order.
-LAYER_KEYS = ("class", "output_shape", "params", "activation", "rate")
 
 #: What :func:`compare_layers` can grade, one aspect per case if a task wants partial credit.
 ASPECTS = ("layers", "shapes", "params", "activations")
@@ -80,30 +78,6 @@ ASPECT_TEXT = {
 # --------------------------------------------------------------------------- the format
 
 
-def layer_row(
-    cls: str,
-    output_shape: Sequence[int],
-    params: int,
-    activation: str | None = None,
-    rate: float | None = None,
-) -> dict:
-    """One layer's description, written down without Keras.
-
-    Examples
-    --------
-    >>> layer_row("Dropout", (100,), 0, rate=0.5)
-    {'class': 'Dropout', 'output_shape': [100], 'params': 0, 'activation': None, 'rate': 0.5}
-    """
-    values = (
-        str(cls),
-        [int(v) for v in output_shape],
-        int(params),
-        activation,
-        None if rate is None else float(rate),
-    )
-    return dict(zip(LAYER_KEYS, values, strict=True))
-
-
 def conv_params(k: int, c_in: int, c_out: int, bias: bool = True) -> int:
     """Parameters of a ``k x k`` convolution from ``c_in`` to ``c_out`` channels.
 
@@ -113,139 +87,6 @@ def conv_params(k: int, c_in: int, c_out: int, bias: bool = True) -> int:
     320
     """
     return k * k * c_in * c_out + (c_out if bias else 0)
-
-
-def describe_layers(layers: list) -> list[dict]:
-    """One dict per built Keras layer (input layers skipped): the course's layer format."""
-    import keras
-
-    rows = []
-    for layer in layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        activation = getattr(layer, "activation", None)
-        rate = getattr(layer, "rate", None)
-        rows.append(
-            {
-                "class": type(layer).__name__,
-                "output_shape": list(layer.output.shape[1:]),
-                "params": int(layer.count_params()),
-                "activation": getattr(activation, "__name__", None),
-                "rate": None if rate is None else float(rate),
-            }
-        )
-    return rows
-
-
-def describe_model(model: object) -> list[dict]:
-    """Describe a Keras model: one dict per layer after the input (see describe_layers)."""
-    if not getattr(model, "built", False):
-        raise ValueError("the model has no input shape: start it with keras.Input(shape=...)")
-    return describe_layers(model.layers)
-
-
-def describe_block(builder: object, input_shape: tuple, *args: object) -> list[dict]:
-    """Wrap ``builder(inputs, *args)`` (a functional-API block) in a model and describe it."""
-    import keras
-
-    inputs = keras.Input(shape=tuple(input_shape))
-    return describe_model(keras.Model(inputs, builder(inputs, *args)))
-
-
-def describe_residual(builder: object, input_shape: tuple, filters: int, stride: int) -> dict:
-    """Wrap a residual block in a model; report shapes, parameters, convolutions, shortcut.
-
-    ``convs``: the Conv2D layers (course format), sorted by parameter count then shape, as
-    branch order is the author's choice. ``skip``: with the 3x3 kernels zeroed and any 1x1
-    kernel set to ones, does a signal still reach the output? Only a real shortcut can.
-    """
-    import keras
-    import numpy as np
-
-    inputs = keras.Input(shape=tuple(input_shape))
-    model = keras.Model(inputs, builder(inputs, filters, stride))
-    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
-    ones = [tuple(la.kernel_size) == (1, 1) for la in convs]
-    report = {
-        "output_shape": list(model.output.shape[1:]),
-        "params": int(model.count_params()),
-        "convs": sorted(describe_layers(convs), key=lambda r: (r["params"], r["output_shape"])),
-        "shortcut": "projection" if any(ones) else "identity",
-    }
-    for layer, one in zip(convs, ones, strict=True):
-        layer.set_weights(
-            [
-                np.ones(w.shape) if one and w.ndim == 4 else np.zeros(w.shape)
-                for w in layer.get_weights()
-            ]
-        )
-    x = np.random.default_rng(0).uniform(0.5, 1.0, size=(1, *tuple(input_shape)))
-    out = keras.ops.convert_to_numpy(model(x.astype("float32")))
-    report["skip"] = bool(np.all(out > 0))
-    return report
-
-
-def describe_tuner_model(build_model: object, values: dict | None = None) -> dict:
-    """Call a KerasTuner build_model(hp) as a tuner does; describe its space and its model.
-
-    values=None: a fresh HyperParameters(), so every hyperparameter takes its default.
-    A dict: those values are fixed first, as the tuner does for a trial.
-    """
-    import keras
-    import keras_tuner
-
-    hp = keras_tuner.HyperParameters()
-    hp.values.update(values or {})
-    model = build_model(hp)
-    space = {}
-    for entry in hp.get_config()["space"]:
-        config = dict(entry["config"])
-        name = config.pop("name")
-        for key in ("default", "conditions", "ordered"):
-            config.pop(key, None)
-        space[name] = {"type": entry["class_name"], **config}
-    optimizer = getattr(model, "optimizer", None)
-    loss = getattr(model, "loss", None)
-    if loss is not None and not isinstance(loss, str):
-        loss = getattr(loss, "name", getattr(loss, "__name__", type(loss).__name__))
-    learning_rate = None
-    if optimizer is not None:
-        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    return {
-        "space": space,
-        "model": {
-            "layers": describe_model(model),
-            "params": int(model.count_params()),
-            "optimizer": None if optimizer is None else type(optimizer).__name__,
-            "learning_rate": learning_rate,
-            "loss": loss,
-        },
-    }
-
-
-#: The toolkit functions each notebook's given cell holds verbatim, by task. The grader's
-#: sandbox does not contain the course package (it ships the reference solutions), so a
-#: given cell cannot import them; ``tests/test_keras_models.py`` pins that the copies are
-#: this module's code, character for character, and ``notebook_copy`` writes them.
-NOTEBOOK_COPIES = {
-    "ex04.build_cnn": ("describe_layers", "describe_model"),
-    "ex06.vgg_block": ("describe_layers", "describe_model"),
-    "ex06.residual_block": ("describe_layers", "describe_residual"),
-    "ex08.build_hypermodel": ("describe_layers", "describe_model", "describe_tuner_model"),
-}
-
-
-def notebook_copy(task_id: str) -> str:
-    """The source of the toolkit functions that ``task_id``'s given cell holds, verbatim."""
-    import inspect
-
-    functions = {
-        "describe_layers": describe_layers,
-        "describe_model": describe_model,
-        "describe_residual": describe_residual,
-        "describe_tuner_model": describe_tuner_model,
-    }
-    return "\n\n".join(inspect.getsource(functions[name]) for name in NOTEBOOK_COPIES[task_id])
 
 
 # --------------------------------------------------------------------------- comparison
