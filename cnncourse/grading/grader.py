@@ -440,7 +440,7 @@ def grade_file(
         if problems:
             fatal[i] = problems
         public, hidden = cases[i]
-        encoded = [encode((tuple(c.args), dict(c.kwargs))) for c in public + hidden]
+        encoded = _encode_inputs(public + hidden)
         owner = None
         if t.artifact is not None or t.task.deterministic:  # equal inputs run once
             encoded, owner = _run_once(encoded)
@@ -567,13 +567,31 @@ def _run_once(encoded: list[Any]) -> tuple[list[Any], list[int]]:
     """
     distinct: dict[str, int] = {}
     once, owner = [], []
+    keys: dict[int, str] = {}  # cases that share one input share its encoded object
     for value in encoded:
-        key = json.dumps(value, sort_keys=True)
+        key = keys.get(id(value))
+        if key is None:
+            key = keys[id(value)] = json.dumps(value, sort_keys=True)
         if key not in distinct:
             distinct[key] = len(once)
             once.append(value)
         owner.append(distinct[key])
     return once, owner
+
+
+def _encode_inputs(cases: list[Case]) -> list[Any]:
+    """Each case's inputs for the wire; cases that share one ``args`` tuple (aspects of one
+    run: ex04's ten tenths of one training) share one encoding, made once."""
+    done: dict[int, Any] = {}
+    out = []
+    for c in cases:
+        if c.kwargs:  # keyword arguments: encoded case by case
+            out.append(encode((tuple(c.args), dict(c.kwargs))))
+            continue
+        if id(c.args) not in done:
+            done[id(c.args)] = encode((tuple(c.args), {}))
+        out.append(done[id(c.args)])
+    return out
 
 
 def _share_events(run: TaskRun, owner: list[int] | None) -> None:
