@@ -1,11 +1,13 @@
 """Exercises 4, 6 and 8 describe a built Keras model in one format, with one toolkit.
 
-``cnncourse.tasks.keras_models`` describes the model (in the student's process, through the
-notebook's given function) and compares it with the expected description (in the grading
-parent). These tests pin that the three exercises really share both halves: the same
-function describes their models, their Keras-free expectations have the same keys, the
-notebooks hold no copy of the describing code, and the same slip gets the same kind of
-message in each exercise.
+``cnncourse.describe`` describes the model (in the student's process, through the
+notebook's given function; the notebooks import it in their setup cell and the grader
+provides it in its sandbox) and ``cnncourse.tasks.keras_models`` compares it with the
+expected description (in the grading parent). These tests pin that the three exercises
+really share both halves: the same function describes their models, their Keras-free
+expectations have the same keys, no notebook holds a copy of the describing code, the
+describer is self-contained, and the same slip gets the same kind of message in each
+exercise.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import ast
 import re
+import sys
 from pathlib import Path
 
 import keras
@@ -22,16 +26,17 @@ import nbformat
 import numpy as np
 import pytest
 
+import cnncourse.describe
 from cnncourse.checking import run_task
 from cnncourse.grading.static import check_answer
-from cnncourse.tasks import ex04, ex06, ex08, get_task
+from cnncourse.notebook_format import SANDBOX_MODULES, to_python
+from cnncourse.tasks import ex04, ex06, ex08, get_task, keras_models
 from cnncourse.tasks.keras_models import (
     LAYER_KEYS,
     compare_layers,
     describe_block,
     describe_model,
     layer_row,
-    notebook_copy,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,20 +48,42 @@ NOTEBOOKS = {
 }
 
 
+TOOLKIT = set(cnncourse.describe.__all__)
+NOTEBOOK_FILES = sorted((ROOT / "solutions").glob("*.ipynb")) + sorted(
+    (ROOT / "exercises").glob("*.ipynb")
+)
+
+
+def _notebook(folder: str, task_id: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / folder / f"{NOTEBOOKS[task_id][0]}.ipynb", as_version=4)
+
+
 def _task_cell(folder: str, task_id: str) -> str:
-    stem, _ = NOTEBOOKS[task_id]
-    nb = nbformat.read(ROOT / folder / f"{stem}.ipynb", as_version=4)
+    nb = _notebook(folder, task_id)
     (cell,) = [c for c in nb.cells if c.metadata.get("cnncourse", {}).get("task") == task_id]
     return cell.source
 
 
+def _describer_imports(folder: str, task_id: str) -> list[ast.ImportFrom]:
+    """The setup cell's imports of the describer (the code cell before the first task)."""
+    setup = next(c for c in _notebook(folder, task_id).cells if c.cell_type == "code")
+    return [
+        node
+        for node in ast.parse(setup.source).body
+        if isinstance(node, ast.ImportFrom) and node.module == "cnncourse.describe"
+    ]
+
+
 def _given(task_id: str, *edits: tuple[str, str]):
-    """The solution's task cell run (with ``edits``); returns the notebook's describer."""
+    """The solution's setup imports of the describer and its task cell (with ``edits``) run
+    as the kernel runs them; returns the notebook's describer."""
     source = _task_cell("solutions", task_id)
     for old, new in edits:
         assert old in source, f"the solution no longer contains {old!r}"
         source = source.replace(old, new)
     namespace: dict = {"np": np, "keras": keras}
+    setup = ast.Module(body=_describer_imports("solutions", task_id), type_ignores=[])
+    exec(compile(setup, "setup", "exec"), namespace)
     exec(compile(source, task_id, "exec"), namespace)
     return namespace[NOTEBOOKS[task_id][1]]
 
@@ -67,14 +94,57 @@ def _release_keras_state_at_the_end():
     keras.backend.clear_session()
 
 
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_no_notebook_holds_a_copy_of_the_toolkit(path):
+    """The describer is imported, never pasted: no code cell defines one of its functions."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        defined = {
+            node.name
+            for node in ast.walk(ast.parse(to_python(cell.source)))
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)
+        }
+        assert not defined & TOOLKIT, f"{path.name} defines {sorted(defined & TOOLKIT)}"
+
+
 @pytest.mark.parametrize("folder", ["solutions", "exercises"])
 @pytest.mark.parametrize("task_id", list(NOTEBOOKS))
-def test_every_given_cell_holds_the_toolkits_code_verbatim_and_no_import(folder, task_id):
-    """The sandbox has no course package: the given code is the toolkit's, copied exactly."""
+def test_the_given_part_is_only_the_tasks_glue_and_the_setup_cell_imports_the_describer(
+    folder, task_id
+):
     source = _task_cell(folder, task_id)
-    given = source[source.index("# ---- Given:") :]
-    assert notebook_copy(task_id) in given
-    assert check_answer(source) == []  # no import of cnncourse, which would score 0
+    given = ast.parse(source[source.index("# ---- Given:") :])
+    # One function, the one the check calls; it calls the describer the setup cell imports.
+    assert [n.name for n in given.body if isinstance(n, ast.FunctionDef)] == [NOTEBOOKS[task_id][1]]
+    called = {n.id for n in ast.walk(given) if isinstance(n, ast.Name)} & TOOLKIT
+    imported = {a.asname or a.name for n in _describer_imports(folder, task_id) for a in n.names}
+    assert called and called <= imported, (called, imported)
+    assert check_answer(source) == []  # the task cell imports nothing of the course
+
+
+@pytest.mark.parametrize("module", SANDBOX_MODULES)
+def test_a_module_provided_in_the_sandbox_imports_nothing_from_the_course(module):
+    """The grader runs its source where the course package is hidden: it must not need it."""
+    source = Path(sys.modules[module].__file__).read_text(encoding="utf-8")
+    allowed = set(sys.stdlib_module_names) | {"__future__", "numpy", "keras", "keras_tuner"}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            tops = {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"line {node.lineno}: a relative import"
+            tops = {(node.module or "").split(".")[0]}
+        else:
+            continue
+        assert tops <= allowed, f"{module} line {node.lineno} imports {sorted(tops - allowed)}"
+    assert check_answer(source) == []
+
+
+def test_the_comparing_half_uses_the_describers_own_functions():
+    assert keras_models.describe_model is cnncourse.describe.describe_model
+    assert keras_models.layer_row is cnncourse.describe.layer_row
+    assert keras_models.LAYER_KEYS is cnncourse.describe.LAYER_KEYS
 
 
 def test_the_three_exercises_describe_layers_with_the_same_function_and_keys():
