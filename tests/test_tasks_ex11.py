@@ -498,3 +498,15 @@ def test_the_solution_passes_every_hidden_case_with_a_margin(sources, tmp_path, 
         )
         verdict = ex11.evaluate_segmenter(str(path), case)
         assert split_verdict(verdict)[1] == mistake, verdict
+
+
+def test_the_self_check_judges_a_model_trained_further_afresh():
+    """The verdict is remembered per returned model AND its state: a notebook that returns
+    the same (global) model object again after more training gets a new verdict."""
+    task = get_task(TRAIN)
+    case = task.hidden_cases(np.random.default_rng(5))[0]
+    model = _net(head="background")
+    assert task.judge(case, model)[1] == "not_trained"
+    assert task.judge(case, model)[1] == "not_trained"  # remembered, the same verdict
+    model.optimizer.iterations.assign(630)  # "trained" since, still background everywhere
+    assert task.judge(case, model)[1] == "background_only"

@@ -337,18 +337,20 @@ class _Memo:
     The grader judges one saved model in every case of a training (the files are copies,
     :func:`cnncourse.grading.grader._run_once`); loading it and predicting each set of
     held-out scenes once keeps the twelve hidden evaluations cheap. ``key`` is the file's
-    digest (the grader's evaluator) or the returned object itself (the self-check), which
-    is also kept alive so that its id cannot be reused.
+    digest (the grader's evaluator) or, in the self-check, the returned model's id, step
+    count and weights (:func:`_returned_key`; the model is kept alive so that its id cannot
+    be reused).
     """
 
     def __init__(self) -> None:
-        self.key: object = None
+        self.key: str | None = None
         self.model: object = None
+        self.returned: object = None
         self.predictions: dict[str, np.ndarray] = {}
         self.verdicts: dict[str, tuple[str | None, str]] = {}
 
-    def use(self, key: object, model: object) -> None:
-        if not (self.key is key or (isinstance(key, str) and self.key == key)):
+    def use(self, key: str, model: object) -> None:
+        if self.key != key:
             self.key, self.predictions, self.verdicts = key, {}, {}
         self.model = model
 
@@ -592,23 +594,40 @@ def evaluate_segmenter(path: str, case: Case) -> str | None:
 def compare_segmenter(expected: dict, got: object) -> str | None:
     """The self-check: save the returned model as the grader's worker does, then judge the file.
 
-    The verdict is remembered for the returned object, so that the mistake detectors
-    (:data:`TRAIN_MISTAKES`) read it instead of judging the model again.
+    The verdict is remembered for the returned model in its present state (its weights and
+    step count), so that the mistake detectors (:data:`TRAIN_MISTAKES`) read it instead of
+    judging the model again, and a model trained further is judged afresh.
     """
-    if got is not None and _MEMO.key is got and _MEMO.model is not None:
+    key = _returned_key(got)
+    if key and _MEMO.key == key and _MEMO.model is not None:
         return split_verdict(_judge_model(_MEMO.model, expected))[0]
 
     def judge(model, expected: dict) -> str | None:
-        _MEMO.use(got, model)
+        _MEMO.use(key or f"unkeyed:{id(model)}", model)
+        _MEMO.returned = got  # kept alive: its id is part of the key
         return _judge_model(model, expected)
 
     verdict = judge_returned_model(got, expected, judge, function="train_segmenter")
     return split_verdict(verdict)[0]
 
 
+def _returned_key(got: object) -> str:
+    """The memo key of a returned model: its id, step count and weights ("" for no model)."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256()
+        for weights in got.get_weights():
+            digest.update(np.ascontiguousarray(weights).tobytes())
+    except Exception:
+        return ""
+    return f"returned:{id(got)}:{_steps_taken(got)}:{digest.hexdigest()}"
+
+
 def _seen(mistake: str):
     def seen(case: Case, got: object) -> bool:
-        if got is None or _MEMO.key is not got or _MEMO.model is None:
+        key = _returned_key(got)
+        if not key or _MEMO.key != key or _MEMO.model is None:
             return False
         return _MEMO.verdict(_MEMO.model, case.expected)[1] == mistake
 
