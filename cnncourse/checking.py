@@ -48,6 +48,7 @@ __all__ = [
     "TaskReport",
     "check",
     "compare",
+    "course_dependency",
     "run_case",
     "run_task",
 ]
@@ -102,6 +103,17 @@ def check(task_id: str, fn: Callable) -> None:
     except KeyError as exc:
         print(f"{task_id}: cannot check: {exc.args[0]}")
         return
+    dependency = course_dependency(fn)
+    if dependency is not None:
+        # The grader's sandbox cannot import the course package: say so, with its points.
+        print(f"{report.task_id} ({report.title}): 0/{report.max_points:g} points")
+        print(
+            f"  - your answer uses {dependency} from the course package (cnncourse), which "
+            "ships the reference solutions: the grader cannot import it, so this answer "
+            "gets 0 points there. Write it yourself."
+        )
+        print(_book_line(task_id))
+        return
     note = ""
     if not report.passed:
         report, note = _with_correct_callees(task_id, fn, report)
@@ -109,6 +121,78 @@ def check(task_id: str, fn: Callable) -> None:
     if note:
         print(f"  Note: {note}")
     print(_book_line(task_id))  # H7 (issue 14): where the book teaches this task
+
+
+def course_dependency(fn: Callable) -> str | None:
+    """The course-package object ``fn`` uses, directly or through the notebook's functions.
+
+    The grader runs answers in a sandbox where the course package (which ships the reference
+    solutions) cannot be imported, so an answer built on, say, ``cnncourse.ops.conv2d`` gets
+    0 points there even though it passes its check here. This finds such a use from the
+    names ``fn``'s code looks up (and those of the notebook's functions it calls), so that
+    :func:`check` can say so. Allowed: :mod:`cnncourse.checking` and the modules the grader
+    provides inside its sandbox (:data:`cnncourse.notebook_format.SANDBOX_MODULES`).
+
+    Examples
+    --------
+    >>> import cnncourse.ops as ops
+    >>> def relu(x):
+    ...     return ops.relu(x)
+    >>> course_dependency(relu)
+    'cnncourse.ops'
+    >>> def relu(x):
+    ...     return x * (x > 0)
+    >>> course_dependency(relu) is None
+    True
+    """
+    from cnncourse.notebook_format import SANDBOX_MODULES
+
+    allowed = {"cnncourse.checking", *SANDBOX_MODULES}
+
+    def course_module(name: object) -> str | None:
+        if not isinstance(name, str) or name.split(".")[0] != "cnncourse" or name in allowed:
+            return None
+        return name
+
+    def names(code: types.CodeType) -> set[str]:
+        found = set(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found |= names(const)
+        return found
+
+    home = fn.__globals__ if isinstance(fn, types.FunctionType) else None
+    seen: set[int] = set()
+    todo = [fn]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, types.ModuleType):
+            used = course_module(current.__name__)
+        elif isinstance(current, types.FunctionType | types.BuiltinFunctionType | type):
+            used = course_module(current.__module__)
+            used = f"{used}.{current.__name__}" if used else None
+        else:
+            used = None
+        if used:
+            return used
+        # Follow the notebook's own functions (those sharing fn's namespace), not libraries.
+        if isinstance(current, types.FunctionType) and current.__globals__ is home:
+            namespace = current.__globals__
+            todo += [namespace[n] for n in names(current.__code__) if n in namespace]
+            cells = current.__closure__ or ()
+            todo += [c.cell_contents for c in cells if _filled(c)]
+    return None
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 -- an empty closure cell raises ValueError
+    except ValueError:
+        return False
+    return True
 
 
 def _with_correct_callees(task_id: str, fn: Callable, report: TaskReport) -> tuple[TaskReport, str]:

@@ -131,6 +131,10 @@ POOL_HELPER = """def pool_forward(x, pool_size, stride, reduce):
 """
 
 
+COURSE_CONV = """def conv2d(x, w, b, stride, pad):
+    return ops.conv2d(x, w, b, stride=stride, padding=pad)
+"""
+
 CONV_TF = """import tensorflow as tf
 
 def conv2d(x, w, b, stride, pad):
@@ -186,6 +190,11 @@ def _ex02(variant: str) -> nbformat.NotebookNode:
         )
     elif variant == "flipped_kernel":
         _set(nb, "ex02.conv2d", CONV_FLIPPED)
+    elif variant == "conv2d_from_the_course_package":
+        # The chapter used cnncourse.ops.conv2d; the grader cannot import it (0 points), and
+        # the notebook's check says so instead of printing 4/4.
+        nb.cells[1].source += "\nfrom cnncourse import ops"
+        _set(nb, "ex02.conv2d", COURSE_CONV)
     elif variant == "conv2d_with_tensorflow":
         # A NumPy exercise graded with NumPy's limits could not import TensorFlow (about
         # 2 GB of address space): 0 points where the notebook printed 4/4.
@@ -315,6 +324,7 @@ CORPUS = {
             "flipped_kernel",
             "one_public_and_one_hidden_wrong_callee",
             "conv2d_with_tensorflow",
+            "conv2d_from_the_course_package",
         )
     },
     **{
@@ -462,6 +472,15 @@ def test_a_callee_wrong_only_on_hidden_cases_beside_a_publicly_wrong_one(graded)
     assert printed["ex02.conv2d"] == conv.public_points < conv.max_points
     assert tasks["ex02.conv_output_size"].public_points == 2 > tasks["ex02.conv_output_size"].points
     assert "fix zero_pad first" in printed.text and "fix zero_pad and" not in printed.text
+
+
+def test_an_answer_built_on_the_course_package_gets_zero_and_the_check_says_why(graded):
+    nb, printed, result = graded[("ex02", "conv2d_from_the_course_package")]
+    assert "from cnncourse import ops" in nb.cells[1].source
+    conv = {t.id: t for t in result.tasks}["ex02.conv2d"]
+    assert printed["ex02.conv2d"] == 0 == conv.points == conv.public_points
+    assert "your answer uses cnncourse.ops from the course package" in printed.text
+    assert printed["ex02.zero_pad"] == 2  # the other tasks are not affected
 
 
 def test_the_self_check_and_the_grader_say_a_wrong_check_image_costs_points_once(graded):

@@ -40,8 +40,12 @@ def test_the_bench_meets_the_goal(capsys):
 
 
 def test_the_self_check_prints_the_hint_for_a_flipped_kernel(capsys):
-    def conv2d(x, w, b, stride, pad):
-        return ops.conv2d(x, w[::-1, ::-1], b, stride=stride, padding=pad)
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    def conv2d(x, w, b, stride, pad):  # written with NumPy, as a student would
+        xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        windows = sliding_window_view(xp, w.shape[:2], axis=(1, 2))[:, ::stride, ::stride]
+        return np.einsum("nhwcij,ijcf->nhwf", windows, w[::-1, ::-1]) + b
 
     check("ex02.conv2d", conv2d)
     out = capsys.readouterr().out
