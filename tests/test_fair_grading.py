@@ -244,10 +244,21 @@ def _ex03(variant: str) -> nbformat.NotebookNode:
     return nb
 
 
+CONV_PARAMS_WITH_PROD = """def conv_params(kernel_size, in_channels, filters):
+    return prod((kernel_size, kernel_size, in_channels, filters)) + filters
+"""
+
+
 def _ex01(variant: str) -> nbformat.NotebookNode:
     nb = _solution("ex01")
     last_check = _index(nb, check="ex01.shift_images")
     nb.cells = nb.cells[: last_check + 1]  # the Keras experiment after it is slow
+    if variant == "import_added_to_the_setup_cell":
+        # ex01's setup cell imports the course (cnncourse.quiet): the grader used to skip the
+        # whole cell, and with it the student's own import.
+        assert "cnncourse.quiet" in nb.cells[1].source
+        nb.cells[1].source += "\nfrom math import prod"
+        _set(nb, "ex01.conv_params", CONV_PARAMS_WITH_PROD)
     if variant == "shift_returns_float64":
         cell = nb.cells[_index(nb, task="ex01.shift_images")]
         cell.source = cell.source.replace("np.zeros_like(x)", "np.zeros(x.shape)")
@@ -332,6 +343,7 @@ CORPUS = {
         for v in ("pool_forward_helper", "softmax_axis0", "relu_in_place", "default_stride_one")
     },
     ("ex01", "shift_returns_float64"): _ex01,
+    ("ex01", "import_added_to_the_setup_cell"): _ex01,
     ("ex09", "check_image_refuses_a_channel_axis"): _ex09,
     ("ex05", "normalize_without_channel_axis"): _ex05,
     **{
@@ -425,6 +437,13 @@ def test_correct_code_in_any_layout_gets_full_marks(variant, graded):
     assert result.total == result.max_total, [
         (t.id, t.points, t.cases) for t in result.tasks if t.points < t.max_points
     ]
+
+
+def test_an_import_added_to_a_setup_cell_that_imports_the_course_runs(graded):
+    _, printed, result = graded[("ex01", "import_added_to_the_setup_cell")]
+    assert result.total == result.max_total and result.status == "ok", result.reason
+    assert printed["ex01.conv_params"] == 2
+    assert not any("was not run" in n for n in result.notes), result.notes
 
 
 @pytest.mark.parametrize("name", EVERY_LAYOUT)

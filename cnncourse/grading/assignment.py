@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
+import importlib.util
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,17 @@ __all__ = [
     "sandbox_source",
 ]
 
-GRADER_VERSION = "2"
+#: Part of every assignment's version; the sources of the modules that decide a grade are
+#: the rest (:func:`rule_modules`). Bump it when grades change for another reason.
+GRADER_VERSION = "3"
+#: The grader's own rules: what runs of a notebook, how it is checked and scored.
+_GRADING_RULES = (
+    "cnncourse.exercise",
+    "cnncourse.notebook_format",
+    "cnncourse.grading.grader",
+    "cnncourse.grading.submission",
+    "cnncourse.grading.static",
+)
 CHECK_CALL = fmt.CHECK_CALL
 
 
@@ -235,6 +246,51 @@ def _preamble(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def rule_modules(task_module: str | None = None) -> list[str]:
+    """The course modules whose source decides a grade, in a fixed order.
+
+    The grader's rules (:data:`_GRADING_RULES`) and, for an exercise, its task module with
+    every course module it imports, directly or through others (the comparing toolkits, the
+    reference operations the expected outputs come from). A change in any of them changes
+    the assignment's version, so cached results are graded again.
+
+    Examples
+    --------
+    >>> modules = rule_modules("cnncourse.tasks.ex04")
+    >>> "cnncourse.tasks.keras_models" in modules and "cnncourse.describe" in modules
+    True
+    """
+    found: set[str] = set(_GRADING_RULES)
+    todo = [task_module] if task_module else []
+    while todo:
+        module = todo.pop()
+        found.add(module)
+        try:
+            tree = ast.parse(inspect.getsource(importlib.import_module(module)))
+        except (ImportError, OSError, TypeError):
+            continue
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name.split(".")[0] == "cnncourse" and _is_module(name) and name not in found:
+                    todo.append(name)
+    return sorted(found)
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` is an importable course module (not the package, not a function)."""
+    if "." not in name:
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # "cnncourse.ops.conv2d": ops is not a package
+        return False
+
+
 def load_assignment(
     name: str,
     template: str | Path | None = None,
@@ -269,14 +325,12 @@ def load_assignment(
 
         declared = exercise(name)
         artifacts = dict(declared.artifacts) if artifacts is None else artifacts
-        digest.update(
-            inspect.getsource(importlib.import_module(f"cnncourse.tasks.{name}")).encode()
-        )
+        modules = rule_modules(f"cnncourse.tasks.{name}")
     else:
         digest.update(repr([(t.id, t.points) for t in tasks]).encode())
-    import cnncourse.exercise
-
-    digest.update(inspect.getsource(cnncourse.exercise).encode())
+        modules = rule_modules()
+    for module in modules:
+        digest.update(inspect.getsource(importlib.import_module(module)).encode())
     if template is None:
         path, data = find_template(name)
     else:
@@ -320,7 +374,14 @@ def load_assignment(
         )
     preamble = _preamble(cells)
     digest.update(preamble.encode())  # the source of the modules it provides included
-    return Assignment(name, graded, preamble, digest.hexdigest()[:16], path, given=frozenset(given))
+    return Assignment(
+        name,
+        graded,
+        preamble,
+        digest.hexdigest()[:16],
+        path,
+        given=frozenset(given),
+    )
 
 
 def grading_limits(exercise: str, **overrides: float | int | None):

@@ -37,6 +37,7 @@ from cnncourse.grading.report import write_gradebook
 
 __all__ = ["MergeError", "MergeReport", "Shard", "merge_shards", "read_shard"]
 
+
 class MergeError(ValueError):
     """The shard outputs cannot be merged; the message says which shards and why."""
 

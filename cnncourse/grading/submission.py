@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -320,6 +321,53 @@ def _normal(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
+def _setup_without_course(source: str) -> str:
+    """A setup cell without what needs the course package, which the sandbox hides.
+
+    Its ``cnncourse`` imports become blank lines (the preamble provides ``check`` and the
+    names imported from :data:`~cnncourse.notebook_format.SANDBOX_MODULES`), and so do the
+    statements that use a name another course import binds (``import_tensorflow()``); the
+    rest runs, a student's ``from scipy import signal`` included.
+
+    Examples
+    --------
+    >>> print(_setup_without_course(
+    ...     "from cnncourse.quiet import import_tensorflow\\nimport_tensorflow()\\n"
+    ...     "import numpy as np\\nfrom scipy import signal").strip())
+    import numpy as np
+    from scipy import signal
+    """
+    from cnncourse.notebook_format import SANDBOX_MODULES
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source
+    course: set[str] = set()  # names bound by course imports the grader does not provide
+    dropped: list[ast.stmt] = []
+    kept: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import) and any(
+            a.name.split(".")[0] == "cnncourse" for a in node.names
+        ):
+            course.update((a.asname or a.name).split(".")[0] for a in node.names)
+            dropped.append(node)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "cnncourse":
+            if node.module not in (*SANDBOX_MODULES, "cnncourse.checking"):
+                course.update(a.asname or a.name for a in node.names)
+            dropped.append(node)
+        elif any(isinstance(n, ast.Name) and n.id in course for n in ast.walk(node)):
+            dropped.append(node)
+        else:
+            kept.update(range(node.lineno - 1, node.end_lineno or node.lineno))
+    lines = source.splitlines(keepends=True)
+    for node in dropped:
+        for k in range(node.lineno - 1, node.end_lineno or node.lineno):
+            if k not in kept:  # a line shared with a kept statement stays whole
+                lines[k] = "\n"
+    return "".join(lines)
+
+
 def plan_submission(
     cells: list[dict],
     functions: dict[str, str],
@@ -343,6 +391,8 @@ def plan_submission(
     - skipped: the course's unchanged example cells (``given``: their normalised sources)
       after the first task, and cells for which ``forbidden(source)`` returns problems
       (cells that import the course package);
+    - in the cells before the first task (the setup), imports of the course package and
+      the statements that use what they import are left out, and the rest runs;
     - IPython syntax is turned into Python (:func:`cnncourse.notebook_format.to_python`)
       and ``from cnncourse.checking import check`` is replaced by the grader's ``check``.
 
@@ -381,6 +431,8 @@ def plan_submission(
         ),
         len(code),
     )
+    for i in range(first_task):
+        python[i] = _setup_without_course(python[i])
     skip: dict[int, str] = {}
     for i, c in enumerate(code):
         if i > first_task and task_id(c) is None and _normal(c["source"]) in given:
