@@ -156,9 +156,6 @@ class Task:
         A self-contained reference implementation (its source must run on its own with
         ``numpy as np``): what the grader puts in place of a wrong answer of this task
         when a later task calls it.
-    few_hidden : str
-        Why the task draws fewer than 10 hidden cases (each trains or builds a Keras model,
-        which takes seconds); empty for every task that draws at least 10.
     deterministic : bool
         The answer depends only on the inputs (a built model's description, a compile
         configuration, a seeded training): the grader and the self-check call the student's
@@ -178,7 +175,6 @@ class Task:
     mistakes: tuple[Mistake, ...] = ()
     pure: bool = False
     reference: Callable[..., Any] | None = None
-    few_hidden: str = ""
     deterministic: bool = False
 
     def compare(self, expected: Any, got: Any, case: Case) -> str | None:

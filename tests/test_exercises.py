@@ -53,6 +53,34 @@ def _load(path: Path) -> tuple[dict[str, object], dict[str, str], dict[str, floa
     return namespace, functions, points
 
 
+#: The grading rule every exercise states in its introduction (whitespace aside), once here.
+GRADING_RULE = (
+    "**How your notebook is graded.** The grader runs your notebook the way *Run all* does: "
+    "your code cells from the top, in order, up to the check cell of each task, and it grades "
+    "each task on the function that its check cell checked. So a helper function or an import "
+    "in a cell of its own counts (also an import you add to the first cell), and a copy of a "
+    "task's function pasted further down does not. `%time`, `%%time` and `display(...)` work "
+    "as in Jupyter; shell commands (`!`) and other magics do nothing. Three kinds of cells "
+    "are not run: cells after the last check cell, the course's example cells you left "
+    "unchanged, and cells that import the course package `cnncourse` (the first cell's course "
+    "imports excepted: the grader provides what they give). Your answers must not use the "
+    "course package; when one does, its check says so and prints the 0 points the grader "
+    "gives it. The points a check cell prints are your points on the public cases; the grader "
+    "adds hidden cases, the same for everyone and on every regrading, so the same code always "
+    "gets the same grade. When a task's function calls one of your earlier functions and that "
+    "one is wrong, the later task is graded with a correct version in its place: one mistake "
+    "costs points once."
+)
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_exercise_states_the_grading_rule(folder, source):
+    """Issue 13 item 1: the rule is written in every exercise's introduction."""
+    nb = nbformat.read(ROOT / folder / source.name, as_version=4)
+    assert " ".join(GRADING_RULE.split()) in " ".join(nb.cells[0].source.split())
+
+
 def test_there_are_exercises():
     assert SOURCES, "solutions/ holds no exercise notebooks"
 
@@ -125,9 +153,8 @@ def test_every_exercise_honours_the_contract(name):
         chapter = ROOT / page.replace(".html", ".ipynb")
         assert page.startswith("chapters/") and chapter.exists(), (task.id, task.chapter)
         assert anchor in _anchors(chapter), (task.id, anchor, sorted(_anchors(chapter)))
-        if not task.few_hidden:
-            hidden = task.hidden_cases(task_rng(bytes(32), task.id)) if task.hidden_cases else []
-            assert len(hidden) >= MIN_HIDDEN, (task.id, len(hidden))
+        hidden = task.hidden_cases(task_rng(bytes(32), task.id)) if task.hidden_cases else []
+        assert len(hidden) >= MIN_HIDDEN, (task.id, len(hidden))  # no exemption (issue 13)
         for callee_id in task.calls:
             callee = declared.task(callee_id)
             assert callee.reference is not None, f"{task.id} calls {callee_id}: no reference"
@@ -165,7 +192,7 @@ def test_hidden_cases_are_valid_under_any_secret(source):
     """
     namespace, functions, _ = _load(source)
     for task in tasks_for(source.stem.split("_")[0]):
-        if task.few_hidden or task.hidden_cases is None:
+        if task.hidden_cases is None:
             continue
         fn = namespace[functions[task.id]]
         # A Keras builder task builds a model per case (about 0.03 CPU-s): fewer keys there.
@@ -179,16 +206,10 @@ def test_hidden_cases_are_valid_under_any_secret(source):
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_every_documented_default_is_exercised(source):
-    """A parameter with a default is left out by at least one public case (issue 13).
-
-    Tasks that build or train Keras models (``few_hidden``) are exempt: each case costs a
-    model.
-    """
+    """A parameter with a default is left out by at least one public case (issue 13)."""
     namespace, functions, _ = _load(source)
     for task_id, name in functions.items():
         task = get_task(task_id)
-        if task.few_hidden:
-            continue
         params = list(inspect.signature(namespace[name]).parameters.values())
         cases = task.public_cases()
         for i, p in enumerate(params):
