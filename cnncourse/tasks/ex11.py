@@ -87,7 +87,13 @@ from cnncourse.exercise import (
     mark_mistake,
     split_verdict,
 )
-from cnncourse.tasks.saved_models import first_line, judge_returned_model, judge_saved_file
+from cnncourse.tasks.saved_models import (
+    file_digest,
+    first_line,
+    judge_returned_model,
+    judge_saved_file,
+    model_fingerprint,
+)
 
 #: The model task: training data, held-out data and the bar to clear.
 TRAIN_SIZE = 24
@@ -572,10 +578,7 @@ def judge_saved_segmenter(path: str, expected: dict) -> str | None:
     mistake is named at the start of the message (:func:`cnncourse.exercise.mark_mistake`).
     The same file judged again (the grader's cases of one training) is not loaded again.
     """
-    import hashlib
-
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = file_digest(path)
     if _MEMO.key == digest and _MEMO.model is not None:
         return _judge_model(_MEMO.model, expected)
 
@@ -612,16 +615,13 @@ def compare_segmenter(expected: dict, got: object) -> str | None:
 
 
 def _returned_key(got: object) -> str:
-    """The memo key of a returned model: its id, step count and weights ("" for no model)."""
-    import hashlib
-
+    """The memo key of a returned model: its id, step count, weights and compile settings
+    ("" for no model)."""
     try:
-        digest = hashlib.sha256()
-        for weights in got.get_weights():
-            digest.update(np.ascontiguousarray(weights).tobytes())
+        fingerprint = model_fingerprint(got)
     except Exception:
         return ""
-    return f"returned:{id(got)}:{_steps_taken(got)}:{digest.hexdigest()}"
+    return f"returned:{id(got)}:{_steps_taken(got)}:{fingerprint}"
 
 
 def _seen(mistake: str):

@@ -17,7 +17,13 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["first_line", "judge_returned_model", "judge_saved_file"]
+__all__ = [
+    "file_digest",
+    "first_line",
+    "judge_returned_model",
+    "judge_saved_file",
+    "model_fingerprint",
+]
 
 #: A judge of a loaded model: ``(model, expected) -> None`` when it passes, else why not.
 ModelJudge = Callable[[Any, dict], "str | None"]
@@ -38,6 +44,12 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {line[:200]}" if line else type(exc).__name__
 
 
+def file_digest(path: str) -> str:
+    """The SHA-256 of a saved file's bytes: equal for the copies of one saved model."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 #: The model loaded last with ``reuse=True``, under the digest of its file's bytes.
 _LOADED: dict[str, Any] = {}
 
@@ -49,8 +61,7 @@ def _load(path: str, reuse: bool) -> Any:
 
     if not reuse:
         return keras.saving.load_model(path, safe_mode=True)
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = file_digest(path)
     model = _LOADED.get(digest)
     if model is None:
         model = keras.saving.load_model(path, safe_mode=True)
@@ -106,7 +117,7 @@ def judge_saved_file(
 _RETURNED: list = []
 
 
-def _fingerprint(model: Any) -> str:
+def model_fingerprint(model: Any) -> str:
     """A digest of a model's weights and compile settings: it changes when either does."""
     import numpy as np
 
@@ -132,7 +143,7 @@ def judge_returned_model(
     fingerprint = ""
     if reuse:
         try:
-            fingerprint = _fingerprint(got)
+            fingerprint = model_fingerprint(got)
         except Exception:  # not a model whose weights can be read: judge it afresh
             fingerprint = ""
         if fingerprint and _RETURNED and _RETURNED[0] is got and _RETURNED[1] == fingerprint:
